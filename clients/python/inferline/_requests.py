@@ -1,0 +1,113 @@
+"""Build request messages from keyword arguments, shared by Client and AsyncClient.
+
+Sampling keywords (``temperature``, ``max_tokens``, ``stop`` ...) go into ``SamplingParams``;
+other keywords must name a field of the request itself. Unknown keywords are a TypeError, so a
+misspelt parameter is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from inferline.v1 import chat_service_pb2 as chat_pb
+from inferline.v1 import common_pb2 as common_pb
+from inferline.v1 import completion_service_pb2 as completion_pb
+
+MessageLike = chat_pb.ChatMessage | Mapping[str, Any]
+
+_ROLES = {
+    "system": chat_pb.ROLE_SYSTEM,
+    "user": chat_pb.ROLE_USER,
+    "assistant": chat_pb.ROLE_ASSISTANT,
+    "tool": chat_pb.ROLE_TOOL,
+    "developer": chat_pb.ROLE_DEVELOPER,
+}
+_SAMPLING_FIELDS = frozenset(common_pb.SamplingParams.DESCRIPTOR.fields_by_name)
+
+R = TypeVar("R", bound=Message)
+
+
+def chat_message(message: MessageLike) -> chat_pb.ChatMessage:
+    """Convert ``{"role": "user", "content": "hi"}`` (or a ChatMessage) to a ChatMessage."""
+    if isinstance(message, chat_pb.ChatMessage):
+        return message
+    role = _ROLES.get(str(message.get("role", "")))
+    if role is None:
+        raise ValueError(f"unknown role {message.get('role')!r}")
+    content = message.get("content")
+    parts: list[common_pb.ContentPart] = []
+    if isinstance(content, str):
+        parts.append(common_pb.ContentPart(text=content))
+    elif content is not None:
+        parts.extend(_content_part(part) for part in content)
+    return chat_pb.ChatMessage(
+        role=role,
+        content=parts,
+        name=str(message.get("name") or ""),
+        tool_call_id=str(message.get("tool_call_id") or ""),
+    )
+
+
+def _content_part(part: common_pb.ContentPart | str | Mapping[str, Any]) -> common_pb.ContentPart:
+    if isinstance(part, common_pb.ContentPart):
+        return part
+    if isinstance(part, str):
+        return common_pb.ContentPart(text=part)
+    if part.get("type") == "text":
+        return common_pb.ContentPart(text=str(part.get("text", "")))
+    if part.get("type") == "image":
+        image = common_pb.Image(data=part["data"], mime_type=str(part.get("mime_type", "")))
+        return common_pb.ContentPart(image=image)
+    raise ValueError(f"unsupported content part {part.get('type')!r}")
+
+
+def _apply(request: R, params: Mapping[str, Any], sampling: common_pb.SamplingParams) -> R:
+    fields = request.DESCRIPTOR.fields_by_name
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in _SAMPLING_FIELDS:
+            _set_sampling(sampling, key, value)
+        elif key in fields and key not in ("sampling", "messages"):
+            _set_field(request, key, value)
+        else:
+            raise TypeError(f"unexpected keyword argument {key!r}")
+    return request
+
+
+def _set_sampling(sampling: common_pb.SamplingParams, key: str, value: Any) -> None:
+    if key == "stop":
+        sampling.stop.extend([value] if isinstance(value, str) else list(value))
+    elif key == "logit_bias":
+        sampling.logit_bias.update({int(k): float(v) for k, v in value.items()})
+    else:
+        setattr(sampling, key, value)
+
+
+def _set_field(request: Message, key: str, value: Any) -> None:
+    target = getattr(request, key)
+    if isinstance(value, Message):
+        target.CopyFrom(value)
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        target.extend(value)
+    else:
+        setattr(request, key, value)
+
+
+def chat_request(
+    model: str, messages: Iterable[MessageLike], params: Mapping[str, Any]
+) -> chat_pb.ChatRequest:
+    """Build a ChatRequest from a model id, messages and keyword parameters."""
+    request = chat_pb.ChatRequest(model=model, messages=[chat_message(m) for m in messages])
+    return _apply(request, params, request.sampling)
+
+
+def complete_request(
+    model: str, prompt: str, params: Mapping[str, Any]
+) -> completion_pb.CompleteRequest:
+    """Build a CompleteRequest from a model id, a prompt and keyword parameters."""
+    request = completion_pb.CompleteRequest(model=model, prompt=prompt)
+    return _apply(request, params, request.sampling)

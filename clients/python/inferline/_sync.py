@@ -1,0 +1,180 @@
+"""Client: the blocking SDK for the inferline core, twin of AsyncClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from inferline import _channel, _requests
+from inferline.errors import from_rpc_error
+from inferline.v1 import chat_service_pb2 as chat_pb
+from inferline.v1 import chat_service_pb2_grpc as chat_grpc
+from inferline.v1 import completion_service_pb2 as completion_pb
+from inferline.v1 import completion_service_pb2_grpc as completion_grpc
+from inferline.v1 import model_service_pb2 as model_pb
+from inferline.v1 import model_service_pb2_grpc as model_grpc
+
+T = TypeVar("T")
+
+
+class Stream(Generic[T]):
+    """A server stream. Iterate it once; leaving the loop or the ``with`` block cancels the call."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def cancel(self) -> None:
+        """Cancel the call; the core stops generating."""
+        self._call.cancel()
+
+    def __iter__(self) -> Iterator[T]:
+        try:
+            yield from self._call
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            self._call.cancel()
+
+    def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._call.cancel()
+
+
+class Client:
+    """Talks to an inferline core over gRPC from blocking code; see AsyncClient for arguments."""
+
+    def __init__(
+        self,
+        address: str = _channel.DEFAULT_ADDRESS,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        options = _channel.channel_options()
+        target = _channel.target(address)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._metadata = _channel.call_metadata(api_key)
+        self._timeout = timeout
+        self._chat = chat_grpc.ChatServiceStub(self._channel)
+        self._completion = completion_grpc.CompletionServiceStub(self._channel)
+        self._models = model_grpc.ModelServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def close(self) -> None:
+        """Close the channel, cancelling every call still running on it."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _kw(self, timeout: float | None) -> dict[str, Any]:
+        return {"metadata": self._metadata, "timeout": timeout or self._timeout}
+
+    def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, **self._kw(timeout))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def chat(
+        self,
+        *,
+        model: str = "",
+        messages: Iterable[_requests.MessageLike] = (),
+        request: chat_pb.ChatRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> chat_pb.ChatResponse:
+        """Answer a conversation. Pass keywords (``temperature=0``...) or a whole ``request``."""
+        request = request or _requests.chat_request(model, messages, params)
+        response: chat_pb.ChatResponse = self._unary(self._chat.Chat, request, timeout)
+        return response
+
+    def chat_stream(
+        self,
+        *,
+        model: str = "",
+        messages: Iterable[_requests.MessageLike] = (),
+        request: chat_pb.ChatRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Stream[chat_pb.ChatStreamResponse]:
+        """Stream the answer to a conversation: deltas, then one final chunk with usage."""
+        request = request or _requests.chat_request(model, messages, params)
+        return Stream(self._chat.ChatStream(request, **self._kw(timeout)))
+
+    def complete(
+        self,
+        *,
+        model: str = "",
+        prompt: str = "",
+        request: completion_pb.CompleteRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> completion_pb.CompleteResponse:
+        """Continue a raw prompt."""
+        request = request or _requests.complete_request(model, prompt, params)
+        response: completion_pb.CompleteResponse = self._unary(
+            self._completion.Complete, request, timeout
+        )
+        return response
+
+    def complete_stream(
+        self,
+        *,
+        model: str = "",
+        prompt: str = "",
+        request: completion_pb.CompleteRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Stream[completion_pb.CompleteStreamResponse]:
+        """Stream the continuation of a raw prompt: deltas, then one final chunk with usage."""
+        request = request or _requests.complete_request(model, prompt, params)
+        return Stream(self._completion.CompleteStream(request, **self._kw(timeout)))
+
+    def list_models(self, *, timeout: float | None = None) -> list[model_pb.Model]:
+        """Every model the core knows, loaded or not."""
+        response: model_pb.ListModelsResponse = self._unary(
+            self._models.ListModels, model_pb.ListModelsRequest(), timeout
+        )
+        return list(response.models)
+
+    def get_model(self, model_id: str, *, timeout: float | None = None) -> model_pb.Model:
+        """One model; NotFoundError when the core does not know it."""
+        response: model_pb.GetModelResponse = self._unary(
+            self._models.GetModel, model_pb.GetModelRequest(id=model_id), timeout
+        )
+        return response.model
+
+    def health(self, *, timeout: float | None = 5.0) -> bool:
+        """Whether the core answers its health check with SERVING."""
+        try:
+            response = self._health.Check(
+                health_pb2.HealthCheckRequest(), metadata=self._metadata, timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
