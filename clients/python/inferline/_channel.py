@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -23,6 +24,15 @@ def target(address: str) -> str:
     if "," not in address:
         return address
     hosts = [part.strip() for part in address.split(",") if part.strip()]
+    for host in hosts:
+        name = host.rpartition(":")[0]
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            raise ValueError(
+                f"{host!r}: an address list takes IPv4 HOST:PORT entries; "
+                "for host names use one dns:///NAME:PORT target"
+            ) from None
     return "ipv4:" + ",".join(hosts)
 
 

@@ -1,0 +1,107 @@
+"""The SDK's pure parts: request building and the error tree."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+import inferline
+from inferline import _channel, _requests
+from inferline.errors import from_rpc_error
+from inferline.v1 import chat_service_pb2 as chat_pb
+
+
+class _Error(grpc.RpcError):
+    """An RpcError as grpc raises it: code, details and trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing: tuple = ()) -> None:
+        self._code, self._details, self._trailing = code, details, trailing
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def trailing_metadata(self) -> tuple:
+        return self._trailing
+
+
+def _status_bin(*details: object) -> bytes:
+    status = status_pb2.Status(code=8, message="busy")
+    for detail in details:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return status.SerializeToString()
+
+
+def test_chat_request_puts_sampling_keywords_in_sampling() -> None:
+    request = _requests.chat_request(
+        "m",
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        {"temperature": 0.0, "max_tokens": 5, "stop": "x", "n": 2, "logit_bias": {"7": -100}},
+    )
+    assert request.model == "m"
+    assert [m.role for m in request.messages] == [chat_pb.ROLE_SYSTEM, chat_pb.ROLE_USER]
+    assert request.messages[1].content[0].text == "hi"
+    assert request.sampling.HasField("temperature") and request.sampling.temperature == 0.0
+    assert not request.sampling.HasField("top_p")
+    assert list(request.sampling.stop) == ["x"]
+    assert dict(request.sampling.logit_bias) == {7: -100.0}
+    assert request.n == 2
+
+
+def test_unknown_keyword_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="temprature"):
+        _requests.chat_request("m", [], {"temprature": 1})
+
+
+def test_unknown_role_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="robot"):
+        _requests.chat_message({"role": "robot", "content": "x"})
+
+
+def test_error_reason_param_and_retry_after_come_from_status_details() -> None:
+    info = error_details_pb2.ErrorInfo(
+        reason="QUEUE_FULL", domain="inferline", metadata={"param": "model"}
+    )
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=2))
+    error = from_rpc_error(
+        _Error(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "queue full",
+            (("grpc-status-details-bin", _status_bin(info, retry)),),
+        )
+    )
+    assert isinstance(error, inferline.ResourceExhaustedError)
+    assert isinstance(error, inferline.InferlineError)
+    assert (error.reason, error.param, error.retry_after) == ("QUEUE_FULL", "model", 2.0)
+    assert str(error) == "RESOURCE_EXHAUSTED: queue full"
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (grpc.StatusCode.NOT_FOUND, inferline.NotFoundError),
+        (grpc.StatusCode.INVALID_ARGUMENT, inferline.InvalidArgumentError),
+        (grpc.StatusCode.UNAVAILABLE, inferline.UnavailableError),
+        (grpc.StatusCode.UNIMPLEMENTED, inferline.UnimplementedError),
+        (grpc.StatusCode.UNAUTHENTICATED, inferline.UnauthenticatedError),
+    ],
+)
+def test_each_code_has_its_class(code: grpc.StatusCode, cls: type[Exception]) -> None:
+    error = from_rpc_error(_Error(code, "x"))
+    assert type(error) is cls
+    assert error.reason == "" and error.param is None
+
+
+def test_address_lists_become_one_round_robin_target() -> None:
+    assert _channel.target("127.0.0.1:1") == "127.0.0.1:1"
+    assert _channel.target("127.0.0.1:1, 127.0.0.1:2") == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    with pytest.raises(ValueError, match="dns:///"):
+        _channel.target("core-a:1,core-b:1")
+    assert _channel.call_metadata("k") == (("authorization", "Bearer k"),)
+    assert _channel.call_metadata(None) == ()
