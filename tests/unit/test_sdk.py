@@ -47,7 +47,8 @@ def test_chat_request_puts_sampling_keywords_in_sampling() -> None:
     assert request.model == "m"
     assert [m.role for m in request.messages] == [chat_pb.ROLE_SYSTEM, chat_pb.ROLE_USER]
     assert request.messages[1].content[0].text == "hi"
-    assert request.sampling.HasField("temperature") and request.sampling.temperature == 0.0
+    assert request.sampling.HasField("temperature")
+    assert request.sampling.temperature == 0.0
     assert not request.sampling.HasField("top_p")
     assert list(request.sampling.stop) == ["x"]
     assert dict(request.sampling.logit_bias) == {7: -100.0}
@@ -95,7 +96,8 @@ def test_error_reason_param_and_retry_after_come_from_status_details() -> None:
 def test_each_code_has_its_class(code: grpc.StatusCode, cls: type[Exception]) -> None:
     error = from_rpc_error(_Error(code, "x"))
     assert type(error) is cls
-    assert error.reason == "" and error.param is None
+    assert error.reason == ""
+    assert error.param is None
 
 
 def test_address_lists_become_one_round_robin_target() -> None:
