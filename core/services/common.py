@@ -1,0 +1,151 @@
+"""Conversions and checks shared by the text servicers: sampling, choices, usage, streaming."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from core.engines.base import (
+    Finish,
+    FinishReason,
+    GenerationEvent,
+    Sampling,
+    TextDelta,
+    TextGenerator,
+)
+from core.errors import InvalidArgument
+from core.registry import Registry
+from inferline.v1 import common_pb2 as pb
+
+MAX_CHOICES = 8
+_FINISH: dict[FinishReason, pb.FinishReason] = {
+    FinishReason.STOP: pb.FINISH_REASON_STOP,
+    FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
+    FinishReason.TOOL_CALLS: pb.FINISH_REASON_TOOL_CALLS,
+}
+# (field, lowest, highest): OpenAI's ranges where it has them, llama.cpp's otherwise.
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("top_k", 0, 1_000_000),
+    ("min_p", 0.0, 1.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("frequency_penalty", -2.0, 2.0),
+    ("repeat_penalty", 0.0, 10.0),
+    ("max_tokens", 1, 2**31 - 1),
+)
+
+
+def sampling_from_pb(params: pb.SamplingParams) -> Sampling:
+    """Check the request's sampling parameters and convert them; unset stays None."""
+    for name, low, high in _RANGES:
+        if params.HasField(name) and not low <= getattr(params, name) <= high:
+            raise InvalidArgument(f"{name} must be between {low} and {high}", param=name)
+    if params.logprobs or params.HasField("top_logprobs"):
+        param = "logprobs" if params.logprobs else "top_logprobs"
+        raise InvalidArgument("logprobs are not supported yet", param=param)
+    for token, bias in params.logit_bias.items():
+        if not -100 <= bias <= 100:
+            raise InvalidArgument(
+                f"logit_bias for token {token} must be in [-100, 100]", param="logit_bias"
+            )
+    if len(params.stop) > 4 or any(not stop for stop in params.stop):
+        raise InvalidArgument("stop takes up to 4 non-empty sequences", param="stop")
+
+    def value(name: str) -> Any:
+        return getattr(params, name) if params.HasField(name) else None
+
+    return Sampling(
+        **{name: value(name) for name, _, _ in _RANGES},
+        seed=value("seed"),
+        stop=tuple(params.stop),
+        logit_bias=dict(params.logit_bias),
+    )
+
+
+def choice_count(n: int) -> int:
+    """The number of choices asked for (0 means 1)."""
+    if not 0 <= n <= MAX_CHOICES:
+        raise InvalidArgument(f"n must be between 1 and {MAX_CHOICES}", param="n")
+    return n or 1
+
+
+def new_id(prefix: str) -> str:
+    """A unique response id such as ``chatcmpl-3f2a...``."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    """Seconds since the Unix epoch."""
+    return int(time.time())
+
+
+def finish_pb(reason: FinishReason) -> pb.FinishReason:
+    """The proto enum for a finish reason."""
+    return _FINISH[reason]
+
+
+def usage_pb(finishes: list[Finish]) -> pb.Usage:
+    """Usage of a request: the prompt counted once, completion tokens summed over choices."""
+    prompt = finishes[0].prompt_tokens if finishes else 0
+    completion = sum(finish.completion_tokens for finish in finishes)
+    return pb.Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def final_pb(finishes: list[Finish]) -> pb.StreamFinal:
+    """The final chunk of a stream."""
+    choices = [pb.ChoiceFinish(index=f.index, finish_reason=finish_pb(f.reason)) for f in finishes]
+    return pb.StreamFinal(choices=choices, usage=usage_pb(finishes))
+
+
+Work = Callable[[threading.Event], Iterator[GenerationEvent]]
+OneChoice = Callable[[TextGenerator, int, threading.Event], Iterator[GenerationEvent]]
+
+
+def choices_work(n: int, one: OneChoice) -> Callable[[TextGenerator], Work]:
+    """Work that generates ``n`` choices one after another on the model's thread."""
+
+    def make(engine: TextGenerator) -> Work:
+        def work(cancel: threading.Event) -> Iterator[GenerationEvent]:
+            for index in range(n):
+                yield from one(engine, index, cancel)
+
+        return work
+
+    return make
+
+
+async def run(
+    registry: Registry,
+    model: str,
+    kind: str,
+    make_work: Callable[[TextGenerator], Work],
+    context: Any,
+) -> tuple[str, AsyncIterator[GenerationEvent]]:
+    """Queue a request on its model; return the model's id and the events.
+
+    ``make_work`` gets the loaded engine and returns the work to run in the model's thread. The
+    RPC's end (client cancel, deadline) sets the job's cancel flag, so the engine stops within
+    one token even while this coroutine is not reading.
+    """
+    loaded = await registry.acquire(model, kind)
+    job = loaded.worker.submit(make_work(loaded.engine))
+    context.add_done_callback(lambda _: job.cancel.set())
+    return loaded.id, job.events()
+
+
+async def collect(events: AsyncIterator[GenerationEvent]) -> tuple[dict[int, str], list[Finish]]:
+    """Gather a non-streamed answer: the text of each choice and how each ended."""
+    texts: dict[int, str] = {}
+    finishes: list[Finish] = []
+    async for event in events:
+        if isinstance(event, TextDelta):
+            texts[event.index] = texts.get(event.index, "") + event.text
+        else:
+            finishes.append(event)
+    return texts, sorted(finishes, key=lambda finish: finish.index)

@@ -1,0 +1,91 @@
+"""CompletionService: pb <-> engine types for Complete and CompleteStream, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from core.engines.base import Finish, Sampling, TextGenerator
+from core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
+from core.registry import Registry
+from core.services import common
+from inferline.v1 import completion_service_pb2 as pb
+from inferline.v1 import completion_service_pb2_grpc as pb_grpc
+
+
+def _prepare(request: pb.CompleteRequest) -> tuple[Sampling, int]:
+    if request.suffix:
+        raise InvalidArgument("suffix is not supported yet", param="suffix")
+    return common.sampling_from_pb(request.sampling), common.choice_count(request.n)
+
+
+def _work(prompt: str, sampling: Sampling, n: int) -> Callable[[TextGenerator], common.Work]:
+    return common.choices_work(
+        n,
+        lambda engine, index, cancel: engine.complete(prompt, sampling, index=index, cancel=cancel),
+    )
+
+
+class CompletionServicer(pb_grpc.CompletionServiceServicer):
+    """Complete and CompleteStream on the registry's text models."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    @grpc_errors
+    async def Complete(self, request: pb.CompleteRequest, context: Any) -> pb.CompleteResponse:
+        """Continue the prompt with complete choices."""
+        sampling, n = _prepare(request)
+        model, events = await common.run(
+            self._registry,
+            request.model,
+            "completion",
+            _work(request.prompt, sampling, n),
+            context,
+        )
+        texts, finishes = await common.collect(events)
+        echo = request.prompt if request.echo else ""
+        choices = [
+            pb.CompletionChoice(
+                index=finish.index,
+                text=echo + texts.get(finish.index, ""),
+                finish_reason=common.finish_pb(finish.reason),
+            )
+            for finish in finishes
+        ]
+        return pb.CompleteResponse(
+            id=common.new_id("cmpl"),
+            model=model,
+            created=common.now(),
+            choices=choices,
+            usage=common.usage_pb(finishes),
+        )
+
+    @grpc_stream_errors
+    async def CompleteStream(
+        self, request: pb.CompleteRequest, context: Any
+    ) -> AsyncIterator[pb.CompleteStreamResponse]:
+        """Continue the prompt with deltas, then one final chunk."""
+        sampling, n = _prepare(request)
+        model, events = await common.run(
+            self._registry,
+            request.model,
+            "completion",
+            _work(request.prompt, sampling, n),
+            context,
+        )
+        cid, created = common.new_id("cmpl"), common.now()
+        if request.echo:
+            for index in range(n):
+                delta = pb.CompletionDelta(index=index, text=request.prompt)
+                yield pb.CompleteStreamResponse(id=cid, model=model, created=created, delta=delta)
+        finishes: list[Finish] = []
+        async for event in events:
+            if isinstance(event, Finish):
+                finishes.append(event)
+                continue
+            delta = pb.CompletionDelta(index=event.index, text=event.text)
+            yield pb.CompleteStreamResponse(id=cid, model=model, created=created, delta=delta)
+        yield pb.CompleteStreamResponse(
+            id=cid, model=model, created=created, final=common.final_pb(finishes)
+        )

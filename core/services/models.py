@@ -1,0 +1,107 @@
+"""ModelService: the registry as protos. Pull and Delete come with the model store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from core.errors import NotImplementedYet, grpc_errors, grpc_stream_errors
+from core.registry import Entry, Registry, State
+from inferline.v1 import model_service_pb2 as pb
+from inferline.v1 import model_service_pb2_grpc as pb_grpc
+
+_TYPES = {
+    "chat": pb.MODEL_TYPE_CHAT,
+    "completion": pb.MODEL_TYPE_COMPLETION,
+    "embedding": pb.MODEL_TYPE_EMBEDDING,
+    "image": pb.MODEL_TYPE_IMAGE,
+    "audio": pb.MODEL_TYPE_AUDIO,
+    "vision": pb.MODEL_TYPE_VISION,
+}
+_STATES = {
+    State.AVAILABLE: pb.MODEL_STATE_AVAILABLE,
+    State.LOADING: pb.MODEL_STATE_LOADING,
+    State.LOADED: pb.MODEL_STATE_LOADED,
+    State.FAILED: pb.MODEL_STATE_FAILED,
+}
+_CAPABILITIES = {
+    "chat": [pb.CAPABILITY_CHAT, pb.CAPABILITY_COMPLETION],
+    "completion": [pb.CAPABILITY_COMPLETION],
+    "embedding": [pb.CAPABILITY_EMBEDDING],
+    "image": [pb.CAPABILITY_IMAGE_GENERATION, pb.CAPABILITY_IMAGE_EDIT],
+    "audio": [pb.CAPABILITY_TRANSCRIPTION, pb.CAPABILITY_TRANSLATION],
+    "vision": [pb.CAPABILITY_CHAT, pb.CAPABILITY_VISION],
+}
+
+
+def model_pb(entry: Entry, registry: Registry) -> pb.Model:
+    """The proto description of a registry entry."""
+    config = entry.config
+    context = entry.engine.context_length if entry.engine else config.context_length or 0
+    default = registry.default_for("chat")
+    return pb.Model(
+        id=entry.id,
+        type=_TYPES[config.type],
+        state=_STATES[entry.state],
+        capabilities=_CAPABILITIES[config.type],
+        context_length=context,
+        dimensions=config.dimensions or 0,
+        backend=config.backend,
+        owned_by="inferline",
+        created=entry.created,
+        error=entry.error,
+        is_default=default is entry,
+    )
+
+
+class ModelServicer(pb_grpc.ModelServiceServicer):
+    """List, get, load and unload the registry's models."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def _pb(self, entry: Entry) -> pb.Model:
+        return model_pb(entry, self._registry)
+
+    @grpc_errors
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: Any
+    ) -> pb.ListModelsResponse:
+        """Every declared model, loaded or not."""
+        return pb.ListModelsResponse(models=[self._pb(e) for e in self._registry.entries()])
+
+    @grpc_errors
+    async def GetModel(self, request: pb.GetModelRequest, context: Any) -> pb.GetModelResponse:
+        """One model."""
+        return pb.GetModelResponse(model=self._pb(self._registry.entry(request.id)))
+
+    @grpc_errors
+    async def LoadModel(self, request: pb.LoadModelRequest, context: Any) -> pb.LoadModelResponse:
+        """Load a model now rather than on first use."""
+        entry = self._registry.entry(request.id)
+        await self._registry.load(entry)
+        return pb.LoadModelResponse(model=self._pb(entry))
+
+    @grpc_errors
+    async def UnloadModel(
+        self, request: pb.UnloadModelRequest, context: Any
+    ) -> pb.UnloadModelResponse:
+        """Free a model once its queued requests finish."""
+        entry = self._registry.entry(request.id)
+        await self._registry.unload(entry)
+        return pb.UnloadModelResponse(model=self._pb(entry))
+
+    @grpc_stream_errors
+    async def PullModel(
+        self, request: pb.PullModelRequest, context: Any
+    ) -> AsyncIterator[pb.PullModelResponse]:
+        """Not implemented yet: there is no model store in this server."""
+        raise NotImplementedYet("ModelService.PullModel is not implemented yet in this server")
+        yield  # unreachable; makes this a server-streaming handler
+
+    @grpc_errors
+    async def DeleteModel(
+        self, request: pb.DeleteModelRequest, context: Any
+    ) -> pb.DeleteModelResponse:
+        """Not implemented yet: there is no model store in this server."""
+        raise NotImplementedYet("ModelService.DeleteModel is not implemented yet in this server")
