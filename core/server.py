@@ -8,7 +8,8 @@ import signal
 from collections.abc import Callable, Mapping
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as aio_health  # type: ignore[attr-defined]  # grpc-stubs lacks it
 from grpc_reflection.v1alpha import reflection
 
 from core.config import Config, ModelConfig
@@ -79,7 +80,7 @@ class CoreServer:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ]
         )
-        self._health_servicer = health.HealthServicer()
+        self._health_servicer = aio_health.HealthServicer()
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
             ChatServicer(self.registry), self._server
         )
@@ -95,9 +96,11 @@ class CoreServer:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)
         self.port = 0
 
-    def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+    async def _set_health(
+        self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType
+    ) -> None:
         for name in ("", *_SERVICE_NAMES):
-            self._health_servicer.set(name, status)
+            await self._health_servicer.set(name, status)
 
     async def start(self) -> int:
         """Bind and start serving; return the bound port (useful with port 0)."""
@@ -105,13 +108,13 @@ class CoreServer:
         if not self.port:
             raise OSError(f"cannot listen on {self.config.core.address}")
         await self._server.start()
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("core listening on %s (port %d)", self.config.core.address, self.port)
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish for ``grace`` seconds, then cancel them."""
-        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._health_servicer.enter_graceful_shutdown()
         await self._server.stop(self.config.core.drain_seconds if grace is None else grace)
         await self.registry.close()
 

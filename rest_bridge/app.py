@@ -1,0 +1,69 @@
+"""create_app(settings) -> Litestar: the OpenAI-compatible REST bridge in front of the core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+
+from inferline import AsyncClient, InferlineError
+from rest_bridge.chat.controller import ChatController
+from rest_bridge.completions.controller import CompletionsController
+from rest_bridge.errors import (
+    APIError,
+    handle_api_error,
+    handle_core_error,
+    handle_http_error,
+    handle_unexpected,
+)
+from rest_bridge.models.controller import ModelsController
+from rest_bridge.settings import BridgeSettings
+
+
+@get("/health", include_in_schema=True)
+async def health(client: AsyncClient) -> Response[dict[str, str]]:
+    """200 when the core answers its health check, 503 otherwise; needs no key."""
+    if await client.health(timeout=2.0):
+        return Response({"status": "ok"})
+    return Response({"status": "unavailable"}, status_code=503)
+
+
+def _client(state: State) -> AsyncClient:
+    client: AsyncClient = state.client
+    return client
+
+
+def create_app(settings: BridgeSettings) -> Litestar:
+    """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
+
+    @asynccontextmanager
+    async def core_client(app: Litestar) -> AsyncIterator[None]:
+        client = AsyncClient(
+            settings.core_address, api_key=settings.core_api_key, timeout=settings.request_timeout
+        )
+        app.state.client = client
+        try:
+            yield
+        finally:
+            await client.close()  # cancels every call still running
+
+    handlers: dict[Any, Any] = {
+        APIError: handle_api_error,
+        InferlineError: handle_core_error,
+        HTTPException: handle_http_error,
+        Exception: handle_unexpected,
+    }
+    return Litestar(
+        route_handlers=[ChatController, CompletionsController, ModelsController, health],
+        lifespan=[core_client],
+        dependencies={"client": Provide(_client, sync_to_thread=False)},
+        exception_handlers=handlers,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
+    )

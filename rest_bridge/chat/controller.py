@@ -1,0 +1,35 @@
+"""``POST /v1/chat/completions``: parse -> translate -> SDK call -> translate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.response import Stream
+
+from inferline import AsyncClient
+from rest_bridge.calls import decode, sse_response, unless_disconnected
+from rest_bridge.chat import translate
+from rest_bridge.chat.wire import ChatCompletionRequest
+from rest_bridge.sampling import include_usage
+
+
+class ChatController(Controller):
+    """OpenAI chat completions."""
+
+    path = "/v1/chat/completions"
+
+    @post(status_code=200)
+    async def create(
+        self, request: Request[Any, Any, Any], client: AsyncClient
+    ) -> Response[Any] | Stream:
+        """Create a chat completion, as JSON or as Server-Sent Events."""
+        wire = decode(await request.body(), ChatCompletionRequest)
+        call = translate.request_pb(wire)
+        if not wire.stream:
+            reply = await unless_disconnected(request, client.chat(request=call))
+            return Response(translate.response_dict(reply))
+        return await sse_response(
+            client.chat_stream(request=call),
+            translate.ChunkWriter(call.n or 1, include_usage(wire)).chunks,
+        )

@@ -1,0 +1,36 @@
+"""``POST /v1/completions``: parse -> translate -> SDK call -> translate."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.response import Stream
+
+from inferline import AsyncClient
+from rest_bridge.calls import decode, sse_response, unless_disconnected
+from rest_bridge.completions import translate
+from rest_bridge.completions.wire import CompletionRequest
+from rest_bridge.sampling import include_usage
+
+
+class CompletionsController(Controller):
+    """OpenAI (legacy) completions."""
+
+    path = "/v1/completions"
+
+    @post(status_code=200)
+    async def create(
+        self, request: Request[Any, Any, Any], client: AsyncClient
+    ) -> Response[Any] | Stream:
+        """Continue a prompt, as JSON or as Server-Sent Events."""
+        wire = decode(await request.body(), CompletionRequest)
+        call = translate.request_pb(wire)
+        if not wire.stream:
+            reply = await unless_disconnected(request, client.complete(request=call))
+            return Response(translate.response_dict(reply))
+        return await sse_response(
+            client.complete_stream(request=call),
+            functools.partial(translate.chunks, include_usage=include_usage(wire)),
+        )

@@ -1,0 +1,81 @@
+"""Run `inferline serve` as a real subprocess on free loopback ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running `inferline serve`: where to reach it and its process."""
+
+    base_url: str
+    grpc_address: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def _wait_healthy(served: Served, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if served.process.poll() is not None:
+            raise RuntimeError(f"inferline serve exited early:\n{served.log.read_text()}")
+        try:
+            if httpx.get(served.base_url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"inferline serve did not become healthy:\n{served.log.read_text()}")
+
+
+def stop(served: Served, timeout: float = 30) -> int:
+    """Send SIGINT (Ctrl-C) and wait for the supervisor to stop both children."""
+    if served.process.poll() is None:
+        served.process.send_signal(signal.SIGINT)
+    try:
+        return served.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(served.process.pid, signal.SIGKILL)
+        raise
+
+
+@contextmanager
+def serve(args: list[str], workdir: Path, *, timeout: float = 120) -> Iterator[Served]:
+    """Start `inferline serve ARGS` on free ports and yield it once /health answers 200."""
+    port, grpc_port = free_port(), free_port()
+    log = workdir / f"serve-{port}.log"
+    command = [
+        *(sys.executable, "-m", "core.cli", "serve", *args),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--grpc-address", f"127.0.0.1:{grpc_port}"),
+    ]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    served = Served(f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", process, log)
+    try:
+        _wait_healthy(served, timeout)
+        yield served
+    finally:
+        stop(served)

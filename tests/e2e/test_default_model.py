@@ -1,0 +1,65 @@
+"""The real default model (Gemma 3 270M from PyPI) behind `inferline serve` with no model named."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tests.e2e.serve import Served, serve
+
+pytestmark = pytest.mark.default_model
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    workdir = tmp_path_factory.mktemp("default")
+    config = workdir / "config.toml"
+    config.write_text(f'[core]\nmodel_store = "{workdir / "store"}"\n')
+    with serve(["--config", str(config)], workdir) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(served: Served) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.base_url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_default_model_answers_chat(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=24,
+        temperature=0,
+    )
+    assert reply.model == "gemma-3-270m"
+    assert reply.choices[0].message.content
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 24
+
+
+def test_default_model_is_listed(client: openai.OpenAI) -> None:
+    assert "gemma-3-270m" in [m.id for m in client.models.list().data]
+
+
+def test_abandoned_long_stream_stops_generation(client: openai.OpenAI) -> None:
+    # ~60 tokens/s on 2 cores: 900 tokens would hold the model for ~15 s if the core kept going.
+    stream = client.chat.completions.create(
+        model="gemma-3-270m",
+        messages=[{"role": "user", "content": "Tell a long story."}],
+        max_tokens=900,
+        stream=True,
+        temperature=1.0,
+        seed=1,
+    )
+    for seen, _chunk in enumerate(stream, start=1):
+        if seen == 2:
+            break
+    stream.close()
+    started = time.monotonic()
+    reply = client.chat.completions.create(
+        model="gemma-3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert reply.choices[0].message.content is not None
+    assert time.monotonic() - started < 8
