@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
 ModelType = Literal["chat", "completion", "embedding", "image", "audio", "vision"]
 Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
 
+T = TypeVar("T")
 DEFAULT_MODEL_ID = "gemma-3-270m"
 DEFAULT_MODEL_CONTEXT = 4096
 
@@ -102,17 +103,25 @@ def _read(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read the file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    api = raw.get("api")
+    tables = api.pop("models", {}) if isinstance(api, dict) else {}
+    # Each model table on its own, so that errors name it (msgspec would say "models[...]").
+    models = {
+        name: _convert(path, table, ModelConfig, f"api.models.{name}")
+        for name, table in (tables.items() if isinstance(tables, dict) else ())
+    }
+    config = _convert(path, raw, Config, "")
+    return msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, models=models))
+
+
+def _convert(path: Path, raw: object, kind: type[T], prefix: str) -> T:
     try:
-        return msgspec.convert(raw, Config)
+        return msgspec.convert(raw, kind)
     except msgspec.ValidationError as error:
-        raise ConfigError(f"{path}: {_readable(str(error))}") from None
-
-
-def _readable(message: str) -> str:
-    # msgspec says "Object contains unknown field `x` - at `$.api`"; name the key as TOML does.
-    reason, _, where = message.partition(" - at `")
-    key = where.rstrip("`").removeprefix("$").lstrip(".") or "(top level)"
-    return f"{key}: {reason}"
+        # msgspec says "Object contains unknown field `x` - at `$.api`": name the key as TOML does.
+        reason, _, where = str(error).partition(" - at `")
+        key = ".".join(p for p in (prefix, where.rstrip("`").removeprefix("$").lstrip(".")) if p)
+        raise ConfigError(f"{path}: {key or '(top level)'}: {reason}") from None
 
 
 def resolve_models(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from core.errors import QueueFull, ShuttingDown
 
@@ -64,34 +64,48 @@ class Job(Generic[E]):
 
 
 class ModelWorker:
-    """The one thread that runs a model's jobs, and the bounded queue in front of it."""
+    """The one thread that runs a model's jobs, and the bounded queue in front of it.
+
+    Only jobs still wanted count against the bound: a job cancelled while waiting gives its
+    place back at once, rather than when the worker reaches it.
+    """
 
     def __init__(self, name: str, max_queue: int) -> None:
         self.name = name
-        self._queue: queue.Queue[Job[object] | None] = queue.Queue(maxsize=max_queue)
+        self._max_queue = max_queue
+        self._waiting: deque[Job[Any]] = deque()
+        self._ready = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._loop, name=f"model:{name}", daemon=True)
         self._thread.start()
 
     def submit(self, work: Callable[[threading.Event], Iterator[E]]) -> Job[E]:
         """Queue work; raise QueueFull at once when the queue is full."""
-        if self._closing:
-            raise ShuttingDown(f"model {self.name!r} is being unloaded")
         job: Job[E] = Job(work)
-        try:
-            self._queue.put_nowait(job)  # type: ignore[arg-type]
-        except queue.Full:
-            raise QueueFull(
-                f"model {self.name!r} has {self._queue.maxsize} requests waiting; try again later"
-            ) from None
+        with self._ready:
+            if self._closing:
+                raise ShuttingDown(f"model {self.name!r} is being unloaded")
+            if sum(not j.cancel.is_set() for j in self._waiting) >= self._max_queue:
+                raise QueueFull(
+                    f"model {self.name!r} has {self._max_queue} requests waiting; try again later"
+                )
+            self._waiting.append(job)
+            self._ready.notify()
         return job
 
+    def _next(self) -> Job[Any] | None:
+        with self._ready:
+            while not self._waiting and not self._closing:
+                self._ready.wait()
+            return self._waiting.popleft() if self._waiting else None
+
     def _loop(self) -> None:
-        while (job := self._queue.get()) is not None:
-            job.run()
+        while (job := self._next()) is not None:
+            job.run()  # a job cancelled while waiting only reports its end
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking jobs, let queued ones finish, and end the thread."""
-        self._closing = True
-        self._queue.put(None)
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
         self._thread.join(timeout)

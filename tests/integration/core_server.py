@@ -1,0 +1,46 @@
+"""Start a real core in-process on a free 127.0.0.1 port, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+
+from core.config import Config, CoreConfig, ModelConfig
+from core.server import CoreServer, build_server
+
+
+@asynccontextmanager
+async def running_core(
+    models: Mapping[str, ModelConfig], *, max_queue: int = 16
+) -> AsyncIterator[tuple[CoreServer, str]]:
+    """A started core serving ``models`` on the running loop, and its address; stopped on exit."""
+    config = Config(core=CoreConfig(address="127.0.0.1:0", threads=2, max_queue=max_queue))
+    server = build_server(config, models)
+    port = await server.start()
+    try:
+        yield server, f"127.0.0.1:{port}"
+    finally:
+        await server.stop(grace=1.0)
+
+
+@contextmanager
+def threaded_core(models: Mapping[str, ModelConfig], *, max_queue: int = 16) -> Iterator[str]:
+    """A core on its own event loop in a thread, and its address.
+
+    Litestar's test client blocks the test's loop while the app answers, so a core the app
+    calls must not share that loop.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="core-loop", daemon=True)
+    thread.start()
+    context = running_core(models, max_queue=max_queue)
+    try:
+        _, address = asyncio.run_coroutine_threadsafe(context.__aenter__(), loop).result(60)
+        yield address
+    finally:
+        asyncio.run_coroutine_threadsafe(context.__aexit__(None, None, None), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

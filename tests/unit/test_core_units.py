@@ -1,0 +1,103 @@
+"""Pure pieces of the core: stop sequences, config files, the per-model worker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import ConfigError, load_config, resolve_models
+from core.engines.stops import StopMatcher
+from core.errors import QueueFull
+from core.scheduler import ModelWorker
+
+
+def _run(matcher: StopMatcher, pieces: list[str]) -> str:
+    out = "".join(matcher.feed(piece) for piece in pieces)
+    return out + matcher.flush()
+
+
+def test_stop_split_across_pieces_is_removed() -> None:
+    matcher = StopMatcher(["END"])
+    assert _run(matcher, ["hello E", "N", "D and more"]) == "hello "
+    assert matcher.stopped
+
+
+def test_partial_stop_is_released_when_it_cannot_match() -> None:
+    matcher = StopMatcher(["END"])
+    assert matcher.feed("abc EN") == "abc "
+    assert matcher.feed("x") == "ENx"
+    assert not matcher.stopped
+
+
+def test_earliest_of_several_stops_wins_and_no_stop_passes_everything() -> None:
+    assert _run(StopMatcher(["zz", "b"]), ["a", "bzz"]) == "a"
+    assert _run(StopMatcher([]), ["a", "b"]) == "ab"
+
+
+def test_config_file_is_read_and_flags_override(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[api]\naddress = "0.0.0.0:9000"\n[api.models.mine]\npath = "{model}"\n'
+        "context_length = 1024\n[core]\nthreads = 3\n"
+    )
+    config = load_config(path, grpc_address="127.0.0.1:1")
+    assert config.api.address == "0.0.0.0:9000"
+    assert config.core.address == "127.0.0.1:1"
+    assert config.core.thread_count == 3
+    models = resolve_models(config, context_length=256)
+    assert list(models) == ["mine"]
+    assert models["mine"].context_length == 256
+    assert list(resolve_models(config, str(model))) == ["m"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[api]\nadress = 1\n", "api: Object contains unknown field `adress`"),
+        ("[core]\nthreads = 'many'\n", "core.threads: Expected `int | null`, got `str`"),
+        ("[api.models.x]\ntype = 'chat'\n", "api.models.x: Object missing required field `path`"),
+        ("[api\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert expected in str(raised.value)
+
+
+def test_missing_model_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no file at"):
+        resolve_models(load_config(None), str(tmp_path / "absent.gguf"))
+
+
+def _forever(cancel: threading.Event) -> Iterator[int]:
+    count = 0
+    while not cancel.is_set():
+        count += 1
+        yield count
+        cancel.wait(0.001)
+
+
+async def test_worker_cancels_running_job_and_frees_waiting_slots() -> None:
+    worker = ModelWorker("w", max_queue=1)
+    running = worker.submit(_forever)
+    events = running.events()
+    assert await anext(events) == 1
+    waiting = worker.submit(_forever)
+    with pytest.raises(QueueFull):
+        worker.submit(_forever)
+    waiting.cancel.set()  # a cancelled waiting job gives its place back at once
+    third = worker.submit(lambda cancel: iter([42]))
+    await events.aclose()  # leaving the stream cancels the running job
+    assert [event async for event in waiting.events()] == []
+    assert [event async for event in third.events()] == [42]
+    await asyncio.to_thread(worker.close, 5)
