@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
@@ -27,7 +27,7 @@ from rest_bridge.settings import BridgeSettings
 
 
 @get("/health", include_in_schema=True)
-async def health(client: AsyncClient) -> Response[dict[str, str]]:
+async def health(client: NamedDependency[AsyncClient]) -> Response[dict[str, str]]:
     """200 when the core answers its health check, 503 otherwise; needs no key."""
     if await client.health(timeout=2.0):
         return Response({"status": "ok"})

@@ -40,13 +40,20 @@ class APIError(Exception):
     """An error the bridge itself detects, before or without calling the core."""
 
     def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.headers = headers or {}
 
 
 def error_type(status: int) -> str:
@@ -67,12 +74,15 @@ def from_core(error: InferlineError) -> APIError:
     """The HTTP view of a core error."""
     status = HTTP_STATUS.get(error.code, 500)
     code = error.reason.lower() if error.reason else None
-    return APIError(status, error.message, param=error.param, code=code)
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return APIError(status, error.message, param=error.param, code=code, headers=headers)
 
 
-def _response(error: APIError, headers: dict[str, str] | None = None) -> Response[Any]:
+def _response(error: APIError) -> Response[Any]:
     body = error_body(error.status, error.message, error.param, error.code)
-    return Response(body, status_code=error.status, headers=headers)
+    return Response(body, status_code=error.status, headers=error.headers)
 
 
 def handle_api_error(request: Request[Any, Any, Any], error: APIError) -> Response[Any]:
@@ -82,15 +92,13 @@ def handle_api_error(request: Request[Any, Any, Any], error: APIError) -> Respon
 
 def handle_core_error(request: Request[Any, Any, Any], error: InferlineError) -> Response[Any]:
     """Litestar handler for errors from the core."""
-    headers = {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(error.retry_after)))
-    return _response(from_core(error), headers)
+    return _response(from_core(error))
 
 
 def handle_http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
     """Litestar's own errors (unknown route, wrong method, body too large) in OpenAI's shape."""
-    return _response(APIError(error.status_code, str(error.detail)), dict(error.headers or {}))
+    headers = dict(error.headers or {})
+    return _response(APIError(error.status_code, str(error.detail), headers=headers))
 
 
 def handle_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from inferline import AsyncClient
@@ -21,7 +22,7 @@ class ChatController(Controller):
 
     @post(status_code=200)
     async def create(
-        self, request: Request[Any, Any, Any], client: AsyncClient
+        self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
     ) -> Response[Any] | Stream:
         """Create a chat completion, as JSON or as Server-Sent Events."""
         wire = decode(await request.body(), ChatCompletionRequest)

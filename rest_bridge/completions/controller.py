@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from inferline import AsyncClient
@@ -22,7 +23,7 @@ class CompletionsController(Controller):
 
     @post(status_code=200)
     async def create(
-        self, request: Request[Any, Any, Any], client: AsyncClient
+        self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
     ) -> Response[Any] | Stream:
         """Continue a prompt, as JSON or as Server-Sent Events."""
         wire = decode(await request.body(), CompletionRequest)

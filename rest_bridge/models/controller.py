@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from inferline import AsyncClient, InferlineError
 from inferline.v1 import model_service_pb2 as pb
@@ -53,7 +55,7 @@ class ModelsController(Controller):
     path = "/v1/models"
 
     @get()
-    async def list_models(self, client: AsyncClient) -> dict[str, Any]:
+    async def list_models(self, client: NamedDependency[AsyncClient]) -> dict[str, Any]:
         """Every model, loaded or not."""
         try:
             models = await client.list_models()
@@ -62,7 +64,9 @@ class ModelsController(Controller):
         return {"object": "list", "data": [model_dict(m) for m in models]}
 
     @get("/{model_id:path}")
-    async def retrieve(self, client: AsyncClient, model_id: str) -> dict[str, Any]:
+    async def retrieve(
+        self, client: NamedDependency[AsyncClient], model_id: FromPath[str]
+    ) -> dict[str, Any]:
         """One model; ids may contain slashes (``owner/name``)."""
         try:
             model = await client.get_model(model_id.lstrip("/"))
