@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -88,7 +90,8 @@ def serve(
     """Serve MODEL (a GGUF path or a configured model; default: the bundled Gemma 3 270M)."""
     from core.config import load_config
 
-    config = load_config(config_path)
+    with _config_errors():
+        config = load_config(config_path)
     grpc_address = grpc_address or config.core.address
     rest_host, rest_port = _split_address(config.api.address)
     bridge_args = [
@@ -125,8 +128,9 @@ def core(
     from core.config import load_config, resolve_models
     from core.server import run_core
 
-    config = load_config(config_path, grpc_address=grpc_address, threads=threads)
-    models = resolve_models(config, model, context_length=nctx)
+    with _config_errors():
+        config = load_config(config_path, grpc_address=grpc_address, threads=threads)
+        models = resolve_models(config, model, context_length=nctx)
     asyncio.run(run_core(config, models))
 
 
@@ -149,10 +153,22 @@ def bridge(core_address: str, host: str | None, port: int | None, config_path: P
     from rest_bridge.server import run_bridge
     from rest_bridge.settings import BridgeSettings
 
-    config = load_config(config_path)
+    with _config_errors():
+        config = load_config(config_path)
     rest_host, rest_port = _split_address(config.api.address)
     settings = BridgeSettings(core_address=core_address)
     run_bridge(settings, host=host or rest_host, port=port or rest_port)
+
+
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """Show a bad config file, flag or model as a one-line usage error, not a traceback."""
+    from core.config import ConfigError
+
+    try:
+        yield
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _split_address(address: str) -> tuple[str, int]:

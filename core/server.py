@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as aio_health  # type: ignore[attr-defined]  # grpc-stubs lacks it
+from grpc_health.v1.health import aio as aio_health
 from grpc_reflection.v1alpha import reflection
 
 from core.config import Config, ModelConfig
