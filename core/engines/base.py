@@ -6,7 +6,10 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
 
 
 class FinishReason(StrEnum):
@@ -64,6 +67,7 @@ class Finish:
 GenerationEvent = TextDelta | Finish
 
 
+@runtime_checkable
 class TextGenerator(Protocol):
     """A loaded text model. Calls come from one worker thread at a time; ``cancel`` is checked
     once per token and ends the generation within one token when set."""
@@ -84,3 +88,32 @@ class TextGenerator(Protocol):
 
     def close(self) -> None:
         """Free the model's memory."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """A loaded embedding model. Calls come from one worker thread at a time."""
+
+    @property
+    def context_length(self) -> int:
+        """The most tokens one input may have, special tokens included."""
+
+    @property
+    def dimensions(self) -> int:
+        """The length of each vector."""
+
+    @property
+    def vocab_size(self) -> int:
+        """How many token ids the model knows (valid ids are below this)."""
+
+    def tokenize(self, text: str) -> list[int]:
+        """The model's tokens for ``text``, with its special tokens, never truncated."""
+
+    def embed(self, inputs: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
+        """One pooled, unnormalised vector per input, in order, as rows; batched inside."""
+
+    def close(self) -> None:
+        """Free the model's memory."""
+
+
+Engine = TextGenerator | Embedder

@@ -133,7 +133,7 @@ async def run(
     RPC's end (client cancel, deadline) sets the job's cancel flag, so the engine stops within
     one token even while this coroutine is not reading.
     """
-    loaded = await registry.acquire(model, kind)
+    loaded = await registry.text_model(model, kind)
     job = loaded.worker.submit(make_work(loaded.engine))
     context.add_done_callback(lambda _: job.cancel.set())
     return loaded.id, job.events()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from core.engines.base import Embedder
 from core.errors import NotImplementedYet, grpc_errors, grpc_stream_errors
 from core.registry import Entry, Registry, State
 from inferline.v1 import model_service_pb2 as pb
@@ -37,20 +38,21 @@ _CAPABILITIES = {
 def model_pb(entry: Entry, registry: Registry) -> pb.Model:
     """The proto description of a registry entry."""
     config = entry.config
-    context = entry.engine.context_length if entry.engine else config.context_length or 0
-    default = registry.default_for("chat")
+    engine = entry.engine
+    context = engine.context_length if engine else config.context_length or 0
+    dimensions = engine.dimensions if isinstance(engine, Embedder) else config.dimensions or 0
     return pb.Model(
         id=entry.id,
         type=_TYPES[config.type],
         state=_STATES[entry.state],
         capabilities=_CAPABILITIES[config.type],
         context_length=context,
-        dimensions=config.dimensions or 0,
+        dimensions=dimensions,
         backend=config.backend,
         owned_by="inferline",
         created=entry.created,
         error=entry.error,
-        is_default=default is entry,
+        is_default=registry.is_default(entry),
     )
 
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import grpc
 
-from inferline.v1 import audio_service_pb2_grpc, embedding_service_pb2_grpc, image_service_pb2_grpc
+from inferline.v1 import audio_service_pb2_grpc, image_service_pb2_grpc
 
 _SERVICES = {
-    "EmbeddingService": (embedding_service_pb2_grpc, ["Embed"]),
     "ImageService": (
         image_service_pb2_grpc,
         ["GenerateImage", "GenerateImageStream", "EditImage", "EditImageStream"],

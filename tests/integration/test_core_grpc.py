@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import inferline
 from core.config import ModelConfig
-from inferline.v1 import common_pb2, embedding_service_pb2, embedding_service_pb2_grpc
+from inferline.v1 import common_pb2, image_service_pb2, image_service_pb2_grpc
 from tests.integration.core_server import running_core
 
 
@@ -114,11 +114,11 @@ async def test_health_reflection_and_unimplemented(core: str) -> None:
         services = {s.name async for r in reflect for s in r.list_services_response.service}
         assert {"inferline.v1.ChatService", "inferline.v1.ModelService"} <= services
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await embedding_service_pb2_grpc.EmbeddingServiceStub(channel).Embed(
-                embedding_service_pb2.EmbedRequest()
+            await image_service_pb2_grpc.ImageServiceStub(channel).GenerateImage(
+                image_service_pb2.GenerateImageRequest()
             )
         assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "EmbeddingService.Embed" in (raised.value.details() or "")
+        assert "ImageService.GenerateImage" in (raised.value.details() or "")
 
 
 async def test_models_are_listed_with_state(client: inferline.AsyncClient) -> None:

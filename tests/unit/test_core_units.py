@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ConfigError, load_config, resolve_models
+from core.config import DEFAULT_EMBEDDING_MODEL_ID, ConfigError, load_config, resolve_models
 from core.engines.stops import StopMatcher
 from core.errors import QueueFull
 from core.scheduler import ModelWorker
@@ -50,10 +50,26 @@ def test_config_file_is_read_and_flags_override(tmp_path: Path) -> None:
     assert config.api.address == "0.0.0.0:9000"
     assert config.core.address == "127.0.0.1:1"
     assert config.core.thread_count == 3
-    models = resolve_models(config, context_length=256)
-    assert list(models) == ["mine"]
-    assert models["mine"].context_length == 256
-    assert list(resolve_models(config, str(model))) == ["m"]
+    models = resolve_models(config, context_length=300)
+    assert list(models) == ["mine", DEFAULT_EMBEDDING_MODEL_ID]
+    assert models["mine"].context_length == 300
+    assert models[DEFAULT_EMBEDDING_MODEL_ID].context_length == 256  # the bundled one: unchanged
+    assert list(resolve_models(config, str(model))) == ["m", DEFAULT_EMBEDDING_MODEL_ID]
+
+
+def test_model_paths_pick_backend_and_type(tmp_path: Path) -> None:
+    onnx, gguf = tmp_path / "enc.onnx", tmp_path / "e.gguf"
+    onnx.write_bytes(b"")
+    gguf.write_bytes(b"GGUF")
+    config = load_config(None)
+    models = resolve_models(config, str(onnx))
+    assert (models["enc"].backend, models["enc"].type) == ("onnx", "embedding")
+    assert list(models) == ["enc"]  # an embedding model named: no bundled one beside it
+    models = resolve_models(config, str(gguf), model_type="embedding")
+    assert (models["e"].backend, models["e"].type) == ("llama_cpp", "embedding")
+    path = tmp_path / "config.toml"
+    path.write_text("[core]\ndefault_embedding_model = false\n")
+    assert list(resolve_models(load_config(path), str(gguf))) == ["e"]
 
 
 @pytest.mark.parametrize(
