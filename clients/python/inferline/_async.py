@@ -16,6 +16,8 @@ from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import chat_service_pb2_grpc as chat_grpc
 from inferline.v1 import completion_service_pb2 as completion_pb
 from inferline.v1 import completion_service_pb2_grpc as completion_grpc
+from inferline.v1 import embedding_service_pb2 as embedding_pb
+from inferline.v1 import embedding_service_pb2_grpc as embedding_grpc
 from inferline.v1 import model_service_pb2 as model_pb
 from inferline.v1 import model_service_pb2_grpc as model_grpc
 
@@ -85,6 +87,7 @@ class AsyncClient:
         self._timeout = timeout
         self._chat = chat_grpc.ChatServiceStub(self._channel)
         self._completion = completion_grpc.CompletionServiceStub(self._channel)
+        self._embedding = embedding_grpc.EmbeddingServiceStub(self._channel)
         self._models = model_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -167,6 +170,25 @@ class AsyncClient:
         """Stream the continuation of a raw prompt: deltas, then one final chunk with usage."""
         request = request or _requests.complete_request(model, prompt, params)
         return AsyncStream(self._completion.CompleteStream(request, **self._kw(timeout)))
+
+    async def embed(
+        self,
+        input: _requests.EmbedInputs = (),
+        *,
+        model: str = "",
+        request: embedding_pb.EmbedRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> embedding_pb.EmbedResponse:
+        """Embed texts (or token ids) as one batch: one vector per input, in order.
+
+        Keywords: ``normalize``, ``truncate``, ``dimensions``, ``user``.
+        """
+        request = request or _requests.embed_request(model, input, params)
+        response: embedding_pb.EmbedResponse = await self._unary(
+            self._embedding.Embed, request, timeout
+        )
+        return response
 
     async def list_models(self, *, timeout: float | None = None) -> list[model_pb.Model]:
         """Every model the core knows, loaded or not."""

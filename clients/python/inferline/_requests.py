@@ -15,8 +15,11 @@ from google.protobuf.message import Message
 from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import common_pb2 as common_pb
 from inferline.v1 import completion_service_pb2 as completion_pb
+from inferline.v1 import embedding_service_pb2 as embedding_pb
 
 MessageLike = chat_pb.ChatMessage | Mapping[str, Any]
+# One text, several texts, one pre-tokenized input, or several: as OpenAI's ``input``.
+EmbedInputs = str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
 
 _ROLES = {
     "system": chat_pb.ROLE_SYSTEM,
@@ -64,14 +67,16 @@ def _content_part(part: common_pb.ContentPart | str | Mapping[str, Any]) -> comm
     raise ValueError(f"unsupported content part {part.get('type')!r}")
 
 
-def _apply(request: R, params: Mapping[str, Any], sampling: common_pb.SamplingParams) -> R:
+def _apply(
+    request: R, params: Mapping[str, Any], sampling: common_pb.SamplingParams | None = None
+) -> R:
     fields = request.DESCRIPTOR.fields_by_name
     for key, value in params.items():
         if value is None:
             continue
-        if key in _SAMPLING_FIELDS:
+        if sampling is not None and key in _SAMPLING_FIELDS:
             _set_sampling(sampling, key, value)
-        elif key in fields and key not in ("sampling", "messages"):
+        elif key in fields and key not in ("sampling", "messages", "inputs"):
             _set_field(request, key, value)
         else:
             raise TypeError(f"unexpected keyword argument {key!r}")
@@ -111,3 +116,26 @@ def complete_request(
     """Build a CompleteRequest from a model id, a prompt and keyword parameters."""
     request = completion_pb.CompleteRequest(model=model, prompt=prompt)
     return _apply(request, params, request.sampling)
+
+
+def embed_inputs(inputs: EmbedInputs) -> list[embedding_pb.EmbedInput]:
+    """Convert OpenAI-style ``input`` to EmbedInput messages."""
+    if isinstance(inputs, str):
+        return [embedding_pb.EmbedInput(text=inputs)]
+    items: list[Any] = list(inputs)
+    if items and all(isinstance(item, int) for item in items):
+        return [embedding_pb.EmbedInput(tokens=embedding_pb.TokenIds(ids=items))]
+    return [
+        embedding_pb.EmbedInput(text=item)
+        if isinstance(item, str)
+        else embedding_pb.EmbedInput(tokens=embedding_pb.TokenIds(ids=list(item)))
+        for item in items
+    ]
+
+
+def embed_request(
+    model: str, inputs: EmbedInputs, params: Mapping[str, Any]
+) -> embedding_pb.EmbedRequest:
+    """Build an EmbedRequest from a model id, inputs and keywords (``dimensions``...)."""
+    request = embedding_pb.EmbedRequest(model=model, inputs=embed_inputs(inputs))
+    return _apply(request, params)

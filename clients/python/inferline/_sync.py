@@ -15,6 +15,8 @@ from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import chat_service_pb2_grpc as chat_grpc
 from inferline.v1 import completion_service_pb2 as completion_pb
 from inferline.v1 import completion_service_pb2_grpc as completion_grpc
+from inferline.v1 import embedding_service_pb2 as embedding_pb
+from inferline.v1 import embedding_service_pb2_grpc as embedding_grpc
 from inferline.v1 import model_service_pb2 as model_pb
 from inferline.v1 import model_service_pb2_grpc as model_grpc
 
@@ -72,6 +74,7 @@ class Client:
         self._timeout = timeout
         self._chat = chat_grpc.ChatServiceStub(self._channel)
         self._completion = completion_grpc.CompletionServiceStub(self._channel)
+        self._embedding = embedding_grpc.EmbeddingServiceStub(self._channel)
         self._models = model_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -154,6 +157,23 @@ class Client:
         """Stream the continuation of a raw prompt: deltas, then one final chunk with usage."""
         request = request or _requests.complete_request(model, prompt, params)
         return Stream(self._completion.CompleteStream(request, **self._kw(timeout)))
+
+    def embed(
+        self,
+        input: _requests.EmbedInputs = (),
+        *,
+        model: str = "",
+        request: embedding_pb.EmbedRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> embedding_pb.EmbedResponse:
+        """Embed texts (or token ids) as one batch: one vector per input, in order.
+
+        Keywords: ``normalize``, ``truncate``, ``dimensions``, ``user``.
+        """
+        request = request or _requests.embed_request(model, input, params)
+        response: embedding_pb.EmbedResponse = self._unary(self._embedding.Embed, request, timeout)
+        return response
 
     def list_models(self, *, timeout: float | None = None) -> list[model_pb.Model]:
         """Every model the core knows, loaded or not."""
