@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from inferline import AsyncClient, InferlineError
 from rest_bridge.chat.controller import ChatController
 from rest_bridge.completions.controller import CompletionsController
+from rest_bridge.embeddings.controller import EmbeddingsController
 from rest_bridge.errors import (
     APIError,
     handle_api_error,
@@ -60,7 +61,13 @@ def create_app(settings: BridgeSettings) -> Litestar:
         Exception: handle_unexpected,
     }
     return Litestar(
-        route_handlers=[ChatController, CompletionsController, ModelsController, health],
+        route_handlers=[
+            ChatController,
+            CompletionsController,
+            EmbeddingsController,
+            ModelsController,
+            health,
+        ],
         lifespan=[core_client],
         dependencies={"client": Provide(_client, sync_to_thread=False)},
         exception_handlers=handlers,

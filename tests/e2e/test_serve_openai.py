@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from tests.e2e.conftest import EMBEDDING_MODEL, MODEL
 from tests.e2e.serve import Served, serve, stop
-
-MODEL = "tiny-chat"
-
-
-@pytest.fixture(scope="module")
-def served(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("serve")
-    model_path = workdir / f"{MODEL}.gguf"
-    model_path.symlink_to(tiny_chat_gguf)
-    with serve([str(model_path), "--nctx", "512"], workdir) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(served: Served) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served.base_url + "/v1", api_key="unused", max_retries=0)
 
 
 def test_chat_completion(client: openai.OpenAI) -> None:
@@ -128,7 +112,8 @@ def test_completion_and_stream(client: openai.OpenAI) -> None:
 
 def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
     models = client.models.list().data
-    assert [m.id for m in models] == [MODEL]
+    # The named model, and the bundled embedding model beside it.
+    assert [m.id for m in models] == [EMBEDDING_MODEL, MODEL]
     model = client.models.retrieve(MODEL)
     assert model.id == MODEL
     assert model.object == "model"

@@ -1,0 +1,30 @@
+"""One `inferline serve` with the tiny chat model (and so the bundled embedding model beside
+it) for the end-to-end modules, and an openai SDK client for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from core.config import DEFAULT_EMBEDDING_MODEL_ID
+from tests.e2e.serve import Served, serve
+
+MODEL = "tiny-chat"
+EMBEDDING_MODEL = DEFAULT_EMBEDDING_MODEL_ID
+
+
+@pytest.fixture(scope="session")
+def served(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    workdir = tmp_path_factory.mktemp("serve")
+    model_path = workdir / f"{MODEL}.gguf"
+    model_path.symlink_to(tiny_chat_gguf)
+    with serve([str(model_path), "--nctx", "512"], workdir) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(served: Served) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.base_url + "/v1", api_key="unused", max_retries=0)
