@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 from inferline import AsyncClient, InferlineError
 from rest_bridge.chat.controller import ChatController
+from rest_bridge.chat.function_calling import FunctionCallingController
 from rest_bridge.completions.controller import CompletionsController
 from rest_bridge.embeddings.controller import EmbeddingsController
 from rest_bridge.errors import (
@@ -65,6 +66,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             ChatController,
             CompletionsController,
             EmbeddingsController,
+            FunctionCallingController,
             ModelsController,
             health,
         ],

@@ -21,7 +21,7 @@ class GenerationFields(msgspec.Struct, kw_only=True):
 
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
-    logprobs: Any = None
+    logprobs: bool | int | None = None  # chat: a bool; completions: how many alternatives
     max_tokens: int | None = None
     n: int | None = None
     presence_penalty: float | None = None
@@ -66,8 +66,6 @@ def sampling_pb(fields: GenerationFields, max_tokens: int | None) -> pb.Sampling
     stop = fields.stop if fields.stop is not None else fields.stop_words
     if stop is not None:
         params.stop.extend([stop] if isinstance(stop, str) else stop)
-    if fields.logprobs:
-        params.logprobs = True
     for token, bias in (fields.logit_bias or {}).items():
         try:
             params.logit_bias[int(token)] = bias
@@ -76,6 +74,19 @@ def sampling_pb(fields: GenerationFields, max_tokens: int | None) -> pb.Sampling
                 400, f"logit_bias: {token!r} is not a token id", param="logit_bias"
             ) from None
     return params
+
+
+def logprob_dict(item: pb.TokenLogprob) -> dict[str, Any]:
+    """One token of OpenAI's ``logprobs.content``."""
+    return {
+        "token": item.token,
+        "logprob": item.logprob,
+        "bytes": list(item.bytes),
+        "top_logprobs": [
+            {"token": alt.token, "logprob": alt.logprob, "bytes": list(alt.bytes)}
+            for alt in item.top_logprobs
+        ],
+    }
 
 
 def include_usage(fields: GenerationFields) -> bool:

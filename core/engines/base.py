@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,60 @@ class Sampling:
     max_tokens: int | None = None
     stop: Sequence[str] = ()
     logit_bias: Mapping[int, float] = field(default_factory=dict)
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A complete call of a function, as the model asked for it or as history holds it."""
+
+    id: str
+    name: str
+    arguments: str  # a JSON object, as text
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """A function the model may call; ``parameters`` is its arguments' JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ToolMode(StrEnum):
+    """Whether the model may, must, or must not call a tool."""
+
+    NONE = "none"
+    AUTO = "auto"
+    REQUIRED = "required"
+    FUNCTION = "function"  # the one function named in ToolUse.function
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolUse:
+    """The tools of a chat request and how the model must use them."""
+
+    tools: Sequence[ToolSpec]
+    mode: ToolMode = ToolMode.AUTO
+    function: str = ""
+    parallel: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class JsonOutput:
+    """The answer must be JSON: an object, or a value valid against ``schema``."""
+
+    schema: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatOptions:
+    """What a chat request asks beyond sampling: tools, or a JSON answer."""
+
+    tools: ToolUse | None = None
+    json: JsonOutput | None = None
 
 
 @dataclass(frozen=True)
@@ -44,14 +98,48 @@ class ChatTurn:
     role: str  # system | user | assistant | tool
     text: str
     name: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A likely token at one position, and its log probability."""
+
+    token: str
+    logprob: float
+    bytes: bytes
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """An output token's log probability and the most likely alternatives at its position."""
+
+    token: str
+    logprob: float
+    bytes: bytes
+    top: tuple[Alternative, ...] = ()
 
 
 @dataclass(frozen=True)
 class TextDelta:
-    """New text for choice ``index``."""
+    """New text for choice ``index``, and the log probabilities of the tokens behind it."""
 
     index: int
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A fragment of tool call ``call`` of choice ``index``: the first carries the id and name,
+    the rest carry further text of the arguments."""
+
+    index: int
+    call: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,7 +152,7 @@ class Finish:
     completion_tokens: int
 
 
-GenerationEvent = TextDelta | Finish
+GenerationEvent = TextDelta | ToolCallDelta | Finish
 
 
 @runtime_checkable
@@ -77,9 +165,15 @@ class TextGenerator(Protocol):
         """The context window in tokens."""
 
     def chat(
-        self, turns: Sequence[ChatTurn], sampling: Sampling, *, index: int, cancel: threading.Event
+        self,
+        turns: Sequence[ChatTurn],
+        sampling: Sampling,
+        options: ChatOptions,
+        *,
+        index: int,
+        cancel: threading.Event,
     ) -> Iterator[GenerationEvent]:
-        """Generate the assistant's next message."""
+        """Generate the assistant's next message: text, or tool calls."""
 
     def complete(
         self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event

@@ -2,7 +2,9 @@
 
 We drive llama-cpp-python's token generator ourselves instead of its OpenAI-shaped helpers, so
 that the core owns exact usage counts (streaming too), stop sequences, end-of-generation
-detection, incremental UTF-8 decoding and a per-token cancellation check.
+detection, incremental UTF-8 decoding, log probabilities and a per-token cancellation check.
+A forced tool call or a JSON answer is constrained by a grammar built from its JSON schema;
+tool calls are cut out of the text by a shaper (``tool_calls``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,22 @@ from typing import Any
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
+from llama_cpp import llama_grammar
 
-from core.engines.base import ChatTurn, Finish, FinishReason, GenerationEvent, Sampling, TextDelta
+from core.engines import json_schema, tool_calls
+from core.engines.base import (
+    Alternative,
+    ChatOptions,
+    ChatTurn,
+    Finish,
+    FinishReason,
+    GenerationEvent,
+    Sampling,
+    TextDelta,
+    TokenLogprob,
+    ToolCallDelta,
+    ToolMode,
+)
 from core.engines.chat_prompt import ChatFormatter
 from core.engines.stops import StopMatcher
 from core.errors import ContextLengthExceeded, InvalidArgument
@@ -71,13 +87,26 @@ class LlamaEngine:
         self._llm.close()
 
     def chat(
-        self, turns: Sequence[ChatTurn], sampling: Sampling, *, index: int, cancel: threading.Event
+        self,
+        turns: Sequence[ChatTurn],
+        sampling: Sampling,
+        options: ChatOptions,
+        *,
+        index: int,
+        cancel: threading.Event,
     ) -> Iterator[GenerationEvent]:
-        """Generate the assistant's next message."""
-        prompt = self._formatter.format(turns)
+        """Generate the assistant's next message: text, or tool calls."""
+        use = options.tools
+        offered = use.tools if use is not None and use.mode is not ToolMode.NONE else ()
+        prompt = self._formatter.format(turns, offered)
         tokens = self._llm.tokenize(prompt.text.encode(), add_bos=not prompt.has_bos, special=True)
         stops = (*sampling.stop, *prompt.stops)
-        return self._generate(tokens, sampling, stops, index=index, cancel=cancel)
+        grammar = _grammar(options)
+        events = self._generate(
+            tokens, sampling, stops, index=index, cancel=cancel, grammar=grammar
+        )
+        shaper = tool_calls.shaper(use) if use is not None else None
+        return events if shaper is None else _shaped(events, shaper)
 
     def complete(
         self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
@@ -109,10 +138,11 @@ class LlamaEngine:
         *,
         index: int,
         cancel: threading.Event,
+        grammar: str | None = None,
     ) -> Iterator[GenerationEvent]:
         budget = self._check_fits(len(prompt), sampling)
         self._llm.set_seed(sampling.seed if sampling.seed is not None else secrets.randbelow(2**31))
-        tokens = self._sample(prompt, sampling)
+        tokens = self._sample(prompt, sampling, grammar)
         matcher = StopMatcher(stops)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         produced: list[int] = []
@@ -127,8 +157,9 @@ class LlamaEngine:
                 piece = self._llm.detokenize([token], prev_tokens=prompt + produced)
                 produced.append(token)
                 text = matcher.feed(decoder.decode(piece))
-                if text:
-                    yield TextDelta(index, text)
+                logprobs = (self._logprob(token, piece, sampling.top_logprobs),)
+                if text or sampling.logprobs:
+                    yield TextDelta(index, text, logprobs if sampling.logprobs else ())
                 if matcher.stopped:
                     reason = FinishReason.STOP
                     break
@@ -141,7 +172,30 @@ class LlamaEngine:
             yield TextDelta(index, tail)
         yield Finish(index, reason, len(prompt), len(produced))
 
-    def _sample(self, prompt: list[int], sampling: Sampling) -> Generator[int, Any, None]:
+    def _logprob(self, token: int, piece: bytes, top: int) -> TokenLogprob:
+        """The token's log probability under the logits it was sampled from (the last row
+        llama.cpp computed), and the ``top`` most likely tokens there."""
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._llm.n_vocab(),)
+        ).astype(np.float64)
+        shifted = logits - logits.max()
+        logprobs = shifted - np.log(np.exp(shifted).sum())
+        best: list[int] = [int(t) for t in np.argsort(-logprobs)[:top]] if top else []
+        alternatives = tuple(
+            Alternative(self._text(t), float(logprobs[t]), self._bytes(t)) for t in best
+        )
+        text = piece.decode("utf-8", errors="replace")
+        return TokenLogprob(text, float(logprobs[token]), piece, alternatives)
+
+    def _bytes(self, token: int) -> bytes:
+        return bytes(self._llm.detokenize([token], special=True))
+
+    def _text(self, token: int) -> str:
+        return self._bytes(token).decode("utf-8", errors="replace")
+
+    def _sample(
+        self, prompt: list[int], sampling: Sampling, grammar: str | None
+    ) -> Generator[int, Any, None]:
         temperature = sampling.temperature
         if temperature is None:
             temperature = self._default_temperature
@@ -159,7 +213,51 @@ class LlamaEngine:
             presence_penalty=_pick(sampling.presence_penalty, 0.0),
             frequency_penalty=_pick(sampling.frequency_penalty, 0.0),
             logits_processor=processors,
+            grammar=None if grammar is None else _compiled(grammar),
         )
+
+
+def _compiled(grammar: str) -> llama_grammar.LlamaGrammar:
+    return llama_grammar.LlamaGrammar.from_string(grammar, verbose=False)
+
+
+def _grammar(options: ChatOptions) -> str | None:
+    """The grammar that constrains this answer, if any."""
+    use = options.tools
+    if use is not None and use.mode in (ToolMode.FUNCTION, ToolMode.REQUIRED):
+        return json_schema.grammar(tool_calls.forced_schema(use), "tools")
+    if options.json is not None:
+        return json_schema.grammar(options.json.schema or json_schema.ANY_OBJECT, "response_format")
+    return None
+
+
+def _shaped(
+    events: Iterator[GenerationEvent], shaper: tool_calls.Shaper
+) -> Iterator[GenerationEvent]:
+    """Pass generation events through a tool-call shaper; text that holds a call becomes
+    ToolCallDelta events, and an answer with calls finishes with ``tool_calls``."""
+
+    def pieces(
+        index: int, items: list[tool_calls.Piece], logprobs: tuple[TokenLogprob, ...]
+    ) -> Iterator[GenerationEvent]:
+        for item in items:
+            if isinstance(item, ToolCallDelta):
+                yield ToolCallDelta(index, item.call, item.id, item.name, item.arguments)
+            elif item:
+                yield TextDelta(index, item, logprobs)
+                logprobs = ()
+
+    for event in events:
+        if isinstance(event, TextDelta):
+            yield from pieces(event.index, shaper.feed(event.text), event.logprobs)
+        elif isinstance(event, Finish):
+            yield from pieces(event.index, shaper.finish(), ())
+            reason = event.reason
+            if shaper.calls and reason is not FinishReason.LENGTH:
+                reason = FinishReason.TOOL_CALLS
+            yield Finish(event.index, reason, event.prompt_tokens, event.completion_tokens)
+        else:
+            yield event
 
 
 def _pick(value: float | None, default: float) -> float:

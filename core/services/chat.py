@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from core.engines.base import ChatTurn, Finish, Sampling, TextGenerator
+from core.engines.base import (
+    ChatOptions,
+    ChatTurn,
+    Finish,
+    Sampling,
+    TextDelta,
+    TextGenerator,
+    ToolCall,
+    ToolCallDelta,
+)
 from core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
 from core.registry import Registry
 from core.services import common
+from core.services.chat_options import chat_options
 from inferline.v1 import chat_service_pb2 as pb
 from inferline.v1 import chat_service_pb2_grpc as pb_grpc
 from inferline.v1 import common_pb2
@@ -26,42 +36,55 @@ def _turn(message: pb.ChatMessage) -> ChatTurn:
     role = _ROLES.get(message.role)
     if role is None:
         raise InvalidArgument("every message needs a role", param="messages")
-    if message.tool_calls or message.tool_call_id:
-        raise InvalidArgument("tool calls are not supported yet", param="messages")
     texts = []
     for part in message.content:
         if part.WhichOneof("part") != "text":
             raise InvalidArgument("this server does not accept images yet", param="messages")
         texts.append(part.text)
-    return ChatTurn(role, "".join(texts), message.name)
-
-
-def _check_unsupported(request: pb.ChatRequest) -> None:
-    if request.tools:
-        raise InvalidArgument("tools are not supported yet", param="tools")
-    if request.HasField("tool_choice"):
-        raise InvalidArgument("tool_choice is not supported yet", param="tool_choice")
-    text_formats = (
-        common_pb2.RESPONSE_FORMAT_TYPE_UNSPECIFIED,
-        common_pb2.RESPONSE_FORMAT_TYPE_TEXT,
+    calls = tuple(
+        ToolCall(call.id, call.function.name, call.function.arguments)
+        for call in message.tool_calls
     )
-    if request.response_format.type not in text_formats:
-        raise InvalidArgument("response_format is not supported yet", param="response_format")
+    return ChatTurn(role, "".join(texts), message.name, calls, message.tool_call_id)
 
 
-def _prepare(request: pb.ChatRequest) -> tuple[list[ChatTurn], Sampling, int]:
+def _prepare(request: pb.ChatRequest) -> tuple[list[ChatTurn], Sampling, ChatOptions, int]:
     if not request.messages:
         raise InvalidArgument("messages must not be empty", param="messages")
-    _check_unsupported(request)
     turns = [_turn(message) for message in request.messages]
-    return turns, common.sampling_from_pb(request.sampling), common.choice_count(request.n)
+    options = chat_options(request)
+    sampling = common.sampling_from_pb(request.sampling)
+    return turns, sampling, options, common.choice_count(request.n)
 
 
 def _work(
-    turns: list[ChatTurn], sampling: Sampling, n: int
+    turns: list[ChatTurn], sampling: Sampling, options: ChatOptions, n: int
 ) -> Callable[[TextGenerator], common.Work]:
     return common.choices_work(
-        n, lambda engine, index, cancel: engine.chat(turns, sampling, index=index, cancel=cancel)
+        n,
+        lambda engine, index, cancel: engine.chat(
+            turns, sampling, options, index=index, cancel=cancel
+        ),
+    )
+
+
+def _message(answer: common.Answer) -> pb.ChatMessage:
+    message = pb.ChatMessage(role=pb.ROLE_ASSISTANT)
+    if answer.text or not answer.calls:
+        message.content.append(common_pb2.ContentPart(text=answer.text))
+    for call in answer.calls:
+        function = common_pb2.FunctionCall(name=call.name, arguments=call.arguments)
+        message.tool_calls.append(common_pb2.ToolCall(id=call.id, function=function))
+    return message
+
+
+def _delta(event: TextDelta | ToolCallDelta) -> pb.ChatDelta | None:
+    if isinstance(event, ToolCallDelta):
+        return pb.ChatDelta(index=event.index, tool_calls=[common.tool_call_delta_pb(event)])
+    if not event.text and not event.logprobs:
+        return None
+    return pb.ChatDelta(
+        index=event.index, content=event.text, logprobs=common.logprobs_pb(event.logprobs)
     )
 
 
@@ -74,22 +97,22 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
     @grpc_errors
     async def Chat(self, request: pb.ChatRequest, context: Any) -> pb.ChatResponse:
         """Answer with complete choices."""
-        turns, sampling, n = _prepare(request)
+        turns, sampling, options, n = _prepare(request)
         model, events = await common.run(
-            self._registry, request.model, "chat", _work(turns, sampling, n), context
+            self._registry, request.model, "chat", _work(turns, sampling, options, n), context
         )
-        texts, finishes = await common.collect(events)
-        choices = [
-            pb.ChatChoice(
-                index=finish.index,
-                message=pb.ChatMessage(
-                    role=pb.ROLE_ASSISTANT,
-                    content=[common_pb2.ContentPart(text=texts.get(finish.index, ""))],
-                ),
-                finish_reason=common.finish_pb(finish.reason),
+        answers, finishes = await common.collect(events)
+        choices = []
+        for finish in finishes:
+            answer = answers.get(finish.index, common.Answer())
+            choices.append(
+                pb.ChatChoice(
+                    index=finish.index,
+                    message=_message(answer),
+                    finish_reason=common.finish_pb(finish.reason),
+                    logprobs=common.logprobs_pb(answer.logprobs),
+                )
             )
-            for finish in finishes
-        ]
         return pb.ChatResponse(
             id=common.new_id("chatcmpl"),
             model=model,
@@ -103,18 +126,17 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
         self, request: pb.ChatRequest, context: Any
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         """Answer with deltas, then one final chunk."""
-        turns, sampling, n = _prepare(request)
+        turns, sampling, options, n = _prepare(request)
         model, events = await common.run(
-            self._registry, request.model, "chat", _work(turns, sampling, n), context
+            self._registry, request.model, "chat", _work(turns, sampling, options, n), context
         )
         cid, created = common.new_id("chatcmpl"), common.now()
         finishes: list[Finish] = []
         async for event in events:
             if isinstance(event, Finish):
                 finishes.append(event)
-                continue
-            delta = pb.ChatDelta(index=event.index, content=event.text)
-            yield pb.ChatStreamResponse(id=cid, model=model, created=created, delta=delta)
+            elif (delta := _delta(event)) is not None:
+                yield pb.ChatStreamResponse(id=cid, model=model, created=created, delta=delta)
         yield pb.ChatStreamResponse(
             id=cid, model=model, created=created, final=common.final_pb(finishes)
         )

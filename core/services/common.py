@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.engines.base import (
@@ -15,12 +16,16 @@ from core.engines.base import (
     Sampling,
     TextDelta,
     TextGenerator,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
 )
 from core.errors import InvalidArgument
 from core.registry import Registry
 from inferline.v1 import common_pb2 as pb
 
 MAX_CHOICES = 8
+MAX_TOP_LOGPROBS = 20
 _FINISH: dict[FinishReason, pb.FinishReason] = {
     FinishReason.STOP: pb.FINISH_REASON_STOP,
     FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
@@ -44,9 +49,13 @@ def sampling_from_pb(params: pb.SamplingParams) -> Sampling:
     for name, low, high in _RANGES:
         if params.HasField(name) and not low <= getattr(params, name) <= high:
             raise InvalidArgument(f"{name} must be between {low} and {high}", param=name)
-    if params.logprobs or params.HasField("top_logprobs"):
-        param = "logprobs" if params.logprobs else "top_logprobs"
-        raise InvalidArgument("logprobs are not supported yet", param=param)
+    top_logprobs = params.top_logprobs if params.HasField("top_logprobs") else 0
+    if not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
+        raise InvalidArgument(
+            f"top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}", param="top_logprobs"
+        )
+    if top_logprobs and not params.logprobs:
+        raise InvalidArgument("top_logprobs needs logprobs to be true", param="top_logprobs")
     for token, bias in params.logit_bias.items():
         if not -100 <= bias <= 100:
             raise InvalidArgument(
@@ -63,6 +72,8 @@ def sampling_from_pb(params: pb.SamplingParams) -> Sampling:
         seed=value("seed"),
         stop=tuple(params.stop),
         logit_bias=dict(params.logit_bias),
+        logprobs=params.logprobs,
+        top_logprobs=top_logprobs,
     )
 
 
@@ -139,13 +150,57 @@ async def run(
     return loaded.id, job.events()
 
 
-async def collect(events: AsyncIterator[GenerationEvent]) -> tuple[dict[int, str], list[Finish]]:
-    """Gather a non-streamed answer: the text of each choice and how each ended."""
-    texts: dict[int, str] = {}
+def logprobs_pb(logprobs: tuple[TokenLogprob, ...] | list[TokenLogprob]) -> list[pb.TokenLogprob]:
+    """Token log probabilities as protos."""
+    return [
+        pb.TokenLogprob(
+            token=item.token,
+            logprob=item.logprob,
+            bytes=item.bytes,
+            top_logprobs=[
+                pb.TopLogprob(token=alt.token, logprob=alt.logprob, bytes=alt.bytes)
+                for alt in item.top
+            ],
+        )
+        for item in logprobs
+    ]
+
+
+def tool_call_delta_pb(delta: ToolCallDelta) -> pb.ToolCallDelta:
+    """A tool-call fragment as a proto."""
+    return pb.ToolCallDelta(
+        index=delta.call, id=delta.id, name=delta.name, arguments=delta.arguments
+    )
+
+
+@dataclass
+class Answer:
+    """One choice of a non-streamed answer, gathered from its events."""
+
+    text: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    def add(self, event: TextDelta | ToolCallDelta) -> None:
+        """Fold one event into the answer."""
+        if isinstance(event, TextDelta):
+            self.text += event.text
+            self.logprobs.extend(event.logprobs)
+        elif event.id:
+            self.calls.append(ToolCall(event.id, event.name, event.arguments))
+        else:
+            last = self.calls[-1]
+            self.calls[-1] = ToolCall(last.id, last.name, last.arguments + event.arguments)
+
+
+async def collect(events: AsyncIterator[GenerationEvent]) -> tuple[dict[int, Answer], list[Finish]]:
+    """Gather a non-streamed answer: each choice's text, tool calls and logprobs, and how each
+    choice ended."""
+    answers: dict[int, Answer] = {}
     finishes: list[Finish] = []
     async for event in events:
-        if isinstance(event, TextDelta):
-            texts[event.index] = texts.get(event.index, "") + event.text
-        else:
+        if isinstance(event, Finish):
             finishes.append(event)
-    return texts, sorted(finishes, key=lambda finish: finish.index)
+        else:
+            answers.setdefault(event.index, Answer()).add(event)
+    return answers, sorted(finishes, key=lambda finish: finish.index)

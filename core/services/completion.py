@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from core.engines.base import Finish, Sampling, TextGenerator
+from core.engines.base import Finish, Sampling, TextGenerator, ToolCallDelta
 from core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
 from core.registry import Registry
 from core.services import common
@@ -43,16 +43,19 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
             _work(request.prompt, sampling, n),
             context,
         )
-        texts, finishes = await common.collect(events)
+        answers, finishes = await common.collect(events)
         echo = request.prompt if request.echo else ""
-        choices = [
-            pb.CompletionChoice(
-                index=finish.index,
-                text=echo + texts.get(finish.index, ""),
-                finish_reason=common.finish_pb(finish.reason),
+        choices = []
+        for finish in finishes:
+            answer = answers.get(finish.index, common.Answer())
+            choices.append(
+                pb.CompletionChoice(
+                    index=finish.index,
+                    text=echo + answer.text,
+                    finish_reason=common.finish_pb(finish.reason),
+                    logprobs=common.logprobs_pb(answer.logprobs),
+                )
             )
-            for finish in finishes
-        ]
         return pb.CompleteResponse(
             id=common.new_id("cmpl"),
             model=model,
@@ -84,7 +87,11 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
             if isinstance(event, Finish):
                 finishes.append(event)
                 continue
-            delta = pb.CompletionDelta(index=event.index, text=event.text)
+            if isinstance(event, ToolCallDelta) or not (event.text or event.logprobs):
+                continue  # raw completions never carry tool calls
+            delta = pb.CompletionDelta(
+                index=event.index, text=event.text, logprobs=common.logprobs_pb(event.logprobs)
+            )
             yield pb.CompleteStreamResponse(id=cid, model=model, created=created, delta=delta)
         yield pb.CompleteStreamResponse(
             id=cid, model=model, created=created, final=common.final_pb(finishes)

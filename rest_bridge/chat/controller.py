@@ -29,7 +29,7 @@ class ChatController(Controller):
         call = translate.request_pb(wire)
         if not wire.stream:
             reply = await unless_disconnected(request, client.chat(request=call))
-            return Response(translate.response_dict(reply))
+            return Response(translate.response_dict(reply, logprobs=call.sampling.logprobs))
         return await sse_response(
             client.chat_stream(request=call),
             translate.ChunkWriter(call.n or 1, include_usage(wire)).chunks,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from inferline.v1 import chat_service_pb2 as pb
 from inferline.v1 import common_pb2
-from rest_bridge.chat.wire import ChatCompletionRequest, ImagePart, Message
+from rest_bridge.chat.wire import ChatCompletionRequest, ImagePart, Message, NamedToolChoice
 from rest_bridge.errors import APIError
-from rest_bridge.sampling import finish_reason, sampling_pb, usage_dict
+from rest_bridge.sampling import finish_reason, logprob_dict, sampling_pb, usage_dict
 
 _ROLES = {
     "system": pb.ROLE_SYSTEM,
@@ -17,34 +18,35 @@ _ROLES = {
     "assistant": pb.ROLE_ASSISTANT,
     "tool": pb.ROLE_TOOL,
 }
-# Fields this server does not honour yet: a 400 naming them beats silently ignoring them.
-_NOT_YET = (
-    "tools",
-    "tool_choice",
-    "functions",
-    "function_call",
-    "audio",
-    "modalities",
-    "prediction",
-    "top_logprobs",
-)
+_MODES = {
+    "none": common_pb2.TOOL_CHOICE_MODE_NONE,
+    "auto": common_pb2.TOOL_CHOICE_MODE_AUTO,
+    "required": common_pb2.TOOL_CHOICE_MODE_REQUIRED,
+}
+_FORMATS = {
+    "text": common_pb2.RESPONSE_FORMAT_TYPE_TEXT,
+    "json_object": common_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
+    "json_schema": common_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
+}
+# Fields this server does not honour: a 400 naming them beats silently ignoring them.
+_UNSUPPORTED = {
+    "functions": "use tools",
+    "function_call": "use tool_choice",
+    "audio": "audio output is not supported",
+    "modalities": "only text output is supported",
+    "prediction": "predicted outputs are not supported",
+}
 
 
 def _reject_unsupported(request: ChatCompletionRequest) -> None:
-    for name in _NOT_YET:
+    for name, hint in _UNSUPPORTED.items():
         if getattr(request, name) not in (None, [], False):
-            raise APIError(400, f"{name} is not supported by this server yet", param=name)
-    if request.response_format not in (None, {"type": "text"}):
-        raise APIError(
-            400, "response_format is not supported by this server yet", param="response_format"
-        )
+            raise APIError(400, f"{name} is not supported by this server: {hint}", param=name)
+    if request.logprobs is not None and not isinstance(request.logprobs, bool):
+        raise APIError(400, "logprobs must be a boolean", param="logprobs")
 
 
 def _message_pb(message: Message, index: int) -> pb.ChatMessage:
-    if message.tool_calls or message.tool_call_id:
-        raise APIError(
-            400, "tool messages are not supported by this server yet", param=f"messages[{index}]"
-        )
     parts = []
     if isinstance(message.content, str):
         parts.append(common_pb2.ContentPart(text=message.content))
@@ -56,7 +58,64 @@ def _message_pb(message: Message, index: int) -> pb.ChatMessage:
                 param=f"messages[{index}].content",
             )
         parts.append(common_pb2.ContentPart(text=part.text))
-    return pb.ChatMessage(role=_ROLES[message.role], content=parts, name=message.name or "")
+    calls = [
+        common_pb2.ToolCall(
+            id=call.id,
+            function=common_pb2.FunctionCall(
+                name=call.function.name, arguments=call.function.arguments
+            ),
+        )
+        for call in message.tool_calls or ()
+    ]
+    return pb.ChatMessage(
+        role=_ROLES[message.role],
+        content=parts,
+        name=message.name or "",
+        tool_calls=calls,
+        tool_call_id=message.tool_call_id or "",
+    )
+
+
+def _tools_pb(request: ChatCompletionRequest) -> list[common_pb2.Tool]:
+    return [
+        common_pb2.Tool(
+            function=common_pb2.FunctionDefinition(
+                name=tool.function.name,
+                description=tool.function.description or "",
+                parameters_json_schema=json.dumps(tool.function.parameters)
+                if tool.function.parameters
+                else "",
+                strict=bool(tool.function.strict),
+            )
+        )
+        for tool in request.tools or ()
+    ]
+
+
+def _tool_choice_pb(choice: str | NamedToolChoice | None) -> common_pb2.ToolChoice | None:
+    if choice is None:
+        return None
+    if isinstance(choice, NamedToolChoice):
+        return common_pb2.ToolChoice(function_name=choice.function.name)
+    return common_pb2.ToolChoice(mode=_MODES[choice])
+
+
+def _response_format_pb(request: ChatCompletionRequest) -> common_pb2.ResponseFormat | None:
+    wanted = request.response_format
+    if wanted is None:
+        return None
+    out = common_pb2.ResponseFormat(type=_FORMATS[wanted.type])
+    if wanted.type == "json_schema":
+        if wanted.json_schema is None or not wanted.json_schema.schema:
+            raise APIError(
+                400,
+                "response_format json_schema needs json_schema.schema",
+                param="response_format.json_schema",
+            )
+        out.schema_name = wanted.json_schema.name
+        out.json_schema = json.dumps(wanted.json_schema.schema)
+        out.strict = bool(wanted.json_schema.strict)
+    return out
 
 
 def request_pb(request: ChatCompletionRequest) -> pb.ChatRequest:
@@ -65,10 +124,18 @@ def request_pb(request: ChatCompletionRequest) -> pb.ChatRequest:
     if not request.messages:
         raise APIError(400, "messages must not be empty", param="messages")
     max_tokens = request.max_completion_tokens or request.max_tokens
+    sampling = sampling_pb(request, max_tokens)
+    sampling.logprobs = bool(request.logprobs)
+    if request.top_logprobs is not None:
+        sampling.top_logprobs = request.top_logprobs
     return pb.ChatRequest(
         model=request.model,
         messages=[_message_pb(m, i) for i, m in enumerate(request.messages)],
-        sampling=sampling_pb(request, max_tokens),
+        sampling=sampling,
+        tools=_tools_pb(request),
+        tool_choice=_tool_choice_pb(request.tool_choice),
+        parallel_tool_calls=request.parallel_tool_calls,
+        response_format=_response_format_pb(request),
         n=request.n or 0,
         user=request.user or "",
     )
@@ -78,7 +145,36 @@ def _text(message: pb.ChatMessage) -> str:
     return "".join(part.text for part in message.content if part.WhichOneof("part") == "text")
 
 
-def response_dict(response: pb.ChatResponse) -> dict[str, Any]:
+def tool_calls(message: pb.ChatMessage) -> list[dict[str, Any]]:
+    """OpenAI's ``tool_calls`` of a message."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.function.name, "arguments": call.function.arguments},
+        }
+        for call in message.tool_calls
+    ]
+
+
+def _logprobs(items: Any) -> dict[str, Any]:
+    return {"content": [logprob_dict(item) for item in items], "refusal": None}
+
+
+def message_dict(message: pb.ChatMessage) -> dict[str, Any]:
+    """OpenAI's assistant message: text, or null content beside tool calls."""
+    text = _text(message)
+    out: dict[str, Any] = {
+        "role": "assistant",
+        "content": text if text or not message.tool_calls else None,
+        "refusal": None,
+    }
+    if message.tool_calls:
+        out["tool_calls"] = tool_calls(message)
+    return out
+
+
+def response_dict(response: pb.ChatResponse, *, logprobs: bool) -> dict[str, Any]:
     """The ``chat.completion`` object for a ChatResponse."""
     return {
         "id": response.id,
@@ -88,8 +184,8 @@ def response_dict(response: pb.ChatResponse) -> dict[str, Any]:
         "choices": [
             {
                 "index": choice.index,
-                "message": {"role": "assistant", "content": _text(choice.message), "refusal": None},
-                "logprobs": None,
+                "message": message_dict(choice.message),
+                "logprobs": _logprobs(choice.logprobs) if logprobs else None,
                 "finish_reason": finish_reason(choice.finish_reason),
             }
             for choice in response.choices
@@ -97,6 +193,13 @@ def response_dict(response: pb.ChatResponse) -> dict[str, Any]:
         "usage": usage_dict(response.usage),
         "system_fingerprint": None,
     }
+
+
+def _tool_call_delta(delta: common_pb2.ToolCallDelta) -> dict[str, Any]:
+    if delta.id:  # the first fragment of a call: id, type and name, as OpenAI sends them
+        function = {"name": delta.name, "arguments": delta.arguments}
+        return {"index": delta.index, "id": delta.id, "type": "function", "function": function}
+    return {"index": delta.index, "function": {"arguments": delta.arguments}}
 
 
 class ChunkWriter:
@@ -121,8 +224,20 @@ class ChunkWriter:
         return chunk
 
     @staticmethod
-    def _choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _choice(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
+        return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+
+    def _delta(self, message: pb.ChatStreamResponse) -> dict[str, Any] | None:
+        delta = message.delta
+        if delta.tool_calls:
+            calls = [_tool_call_delta(call) for call in delta.tool_calls]
+            return self._choice(delta.index, {"tool_calls": calls})
+        if delta.content or delta.logprobs:
+            logprobs = _logprobs(delta.logprobs) if delta.logprobs else None
+            return self._choice(delta.index, {"content": delta.content}, logprobs=logprobs)
+        return None
 
     def chunks(self, message: pb.ChatStreamResponse) -> list[dict[str, Any]]:
         """The chunks to send for one stream message."""
@@ -134,9 +249,9 @@ class ChunkWriter:
                 for i in range(self._choices)
             ]
         if message.HasField("delta"):
-            if message.delta.content:
-                delta = {"content": message.delta.content}
-                out.append(self._chunk(message, [self._choice(message.delta.index, delta)]))
+            choice = self._delta(message)
+            if choice is not None:
+                out.append(self._chunk(message, [choice]))
             return out
         for end in message.final.choices:
             finish = finish_reason(end.finish_reason)

@@ -30,7 +30,10 @@ class CompletionsController(Controller):
         call = translate.request_pb(wire)
         if not wire.stream:
             reply = await unless_disconnected(request, client.complete(request=call))
-            return Response(translate.response_dict(reply))
+            echo = call.prompt if call.echo else ""
+            return Response(
+                translate.response_dict(reply, logprobs=call.sampling.logprobs, echo=echo)
+            )
         return await sse_response(
             client.complete_stream(request=call),
             functools.partial(translate.chunks, include_usage=include_usage(wire)),

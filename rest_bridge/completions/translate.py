@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from inferline.v1 import common_pb2
 from inferline.v1 import completion_service_pb2 as pb
 from rest_bridge.completions.wire import CompletionRequest
 from rest_bridge.errors import APIError
 from rest_bridge.sampling import finish_reason, sampling_pb, usage_dict
+
+MAX_LOGPROBS = 5  # OpenAI's limit for completions
 
 
 def _prompt(prompt: str | list[Any]) -> str:
@@ -28,10 +32,18 @@ def request_pb(request: CompletionRequest) -> pb.CompleteRequest:
     """The CompleteRequest for an OpenAI completions request."""
     if request.best_of not in (None, 1):
         raise APIError(400, "best_of is not supported by this server yet", param="best_of")
+    sampling = sampling_pb(request, request.max_tokens)
+    if request.logprobs is not None:
+        if isinstance(request.logprobs, bool) or not 0 <= request.logprobs <= MAX_LOGPROBS:
+            raise APIError(
+                400, f"logprobs must be an integer from 0 to {MAX_LOGPROBS}", param="logprobs"
+            )
+        sampling.logprobs = True
+        sampling.top_logprobs = request.logprobs
     return pb.CompleteRequest(
         model=request.model,
         prompt=_prompt(request.prompt),
-        sampling=sampling_pb(request, request.max_tokens),
+        sampling=sampling,
         n=request.n or 0,
         echo=request.echo,
         suffix=request.suffix or "",
@@ -52,22 +64,48 @@ def _object(
     }
 
 
-def _choice(index: int, text: str, finish: str | None) -> dict[str, Any]:
-    return {"index": index, "text": text, "logprobs": None, "finish_reason": finish}
+def _choice(
+    index: int, text: str, finish: str | None, logprobs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
 
 
-def response_dict(response: pb.CompleteResponse) -> dict[str, Any]:
+def logprobs_dict(items: Sequence[common_pb2.TokenLogprob], offset: int) -> dict[str, Any]:
+    """The legacy completions ``logprobs`` object; text offsets start at ``offset``."""
+    offsets = []
+    for item in items:
+        offsets.append(offset)
+        offset += len(item.token)
+    return {
+        "tokens": [item.token for item in items],
+        "token_logprobs": [item.logprob for item in items],
+        "top_logprobs": [{alt.token: alt.logprob for alt in item.top_logprobs} for item in items],
+        "text_offset": offsets,
+    }
+
+
+def response_dict(response: pb.CompleteResponse, *, logprobs: bool, echo: str) -> dict[str, Any]:
     """The ``text_completion`` object for a CompleteResponse."""
-    choices = [_choice(c.index, c.text, finish_reason(c.finish_reason)) for c in response.choices]
+    choices = [
+        _choice(
+            c.index,
+            c.text,
+            finish_reason(c.finish_reason),
+            logprobs_dict(c.logprobs, len(echo)) if logprobs else None,
+        )
+        for c in response.choices
+    ]
     return {**_object(response, choices), "usage": usage_dict(response.usage)}
 
 
 def chunks(message: pb.CompleteStreamResponse, include_usage: bool) -> list[dict[str, Any]]:
     """The ``text_completion`` chunks to send for one stream message."""
     if message.HasField("delta"):
-        if not message.delta.text:
+        delta = message.delta
+        if not delta.text and not delta.logprobs:
             return []
-        out = [_object(message, [_choice(message.delta.index, message.delta.text, None)])]
+        logprobs = logprobs_dict(delta.logprobs, 0) if delta.logprobs else None
+        out = [_object(message, [_choice(delta.index, delta.text, None, logprobs)])]
     else:
         out = [
             _object(message, [_choice(end.index, "", finish_reason(end.finish_reason))])

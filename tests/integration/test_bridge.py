@@ -76,8 +76,30 @@ async def test_unknown_route_and_wrong_method(http: AsyncTestClient[Any]) -> Non
     [
         ({"messages": HI, "temperature": "hot"}, "temperature"),
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
-        ({"messages": HI, "tools": [{"type": "function"}]}, "tools"),
-        ({"messages": HI, "response_format": {"type": "json_object"}}, "response_format"),
+        ({"messages": HI, "tools": [{"type": "function"}]}, "tools[0]"),
+        ({"messages": HI, "response_format": {"type": "xml"}}, "response_format.type"),
+        ({"messages": HI, "tool_choice": "always"}, "tool_choice"),
+        ({"messages": HI, "tool_choice": "auto"}, "tool_choice"),
+        ({"messages": HI, "functions": [{"name": "f"}]}, "functions"),
+        ({"messages": HI, "logprobs": 3}, "logprobs"),
+        ({"messages": HI, "logprobs": True, "top_logprobs": 30}, "top_logprobs"),
+        (
+            {
+                "messages": HI,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "n", "schema": {"type": "integer", "minimum": 1}},
+                },
+            },
+            "response_format",
+        ),
+        (
+            {
+                "messages": HI,
+                "tools": [{"type": "function", "function": {"name": "bad name"}}],
+            },
+            "tools[0].function.name",
+        ),
         ({"messages": HI, "logit_bias": {"abc": 1}}, "logit_bias"),
         (
             {

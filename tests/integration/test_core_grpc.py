@@ -87,7 +87,8 @@ async def test_unknown_model_is_not_found(client: inferline.AsyncClient) -> None
         ({"max_tokens": 0}, "max_tokens"),
         ({"top_p": 1.5}, "top_p"),
         ({"n": 99}, "n"),
-        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
     ],
 )
 async def test_invalid_arguments_name_their_param(

@@ -7,7 +7,8 @@ misspelt parameter is never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
@@ -46,12 +47,81 @@ def chat_message(message: MessageLike) -> chat_pb.ChatMessage:
         parts.append(common_pb.ContentPart(text=content))
     elif content is not None:
         parts.extend(_content_part(part) for part in content)
+    calls = [_tool_call(call) for call in message.get("tool_calls") or ()]
     return chat_pb.ChatMessage(
         role=role,
         content=parts,
         name=str(message.get("name") or ""),
+        tool_calls=calls,
         tool_call_id=str(message.get("tool_call_id") or ""),
     )
+
+
+def _tool_call(call: common_pb.ToolCall | Mapping[str, Any]) -> common_pb.ToolCall:
+    if isinstance(call, common_pb.ToolCall):
+        return call
+    function = call.get("function") or {}
+    return common_pb.ToolCall(
+        id=str(call.get("id", "")),
+        function=common_pb.FunctionCall(
+            name=str(function.get("name", "")), arguments=str(function.get("arguments", ""))
+        ),
+    )
+
+
+def tool(spec: common_pb.Tool | Mapping[str, Any]) -> common_pb.Tool:
+    """Convert an OpenAI tool (``{"type": "function", "function": {...}}``) to a Tool."""
+    if isinstance(spec, common_pb.Tool):
+        return spec
+    function = spec.get("function", spec)
+    parameters = function.get("parameters")
+    return common_pb.Tool(
+        function=common_pb.FunctionDefinition(
+            name=str(function["name"]),
+            description=str(function.get("description") or ""),
+            parameters_json_schema=json.dumps(parameters) if parameters else "",
+            strict=bool(function.get("strict")),
+        )
+    )
+
+
+_TOOL_MODES = {
+    "none": common_pb.TOOL_CHOICE_MODE_NONE,
+    "auto": common_pb.TOOL_CHOICE_MODE_AUTO,
+    "required": common_pb.TOOL_CHOICE_MODE_REQUIRED,
+}
+
+
+def tool_choice(choice: common_pb.ToolChoice | str | Mapping[str, Any]) -> common_pb.ToolChoice:
+    """Convert ``"auto"`` / ``"required"`` / ``"none"`` or ``{"function": {"name": ...}}``."""
+    if isinstance(choice, common_pb.ToolChoice):
+        return choice
+    if isinstance(choice, str):
+        return common_pb.ToolChoice(mode=_TOOL_MODES[choice])
+    return common_pb.ToolChoice(function_name=str(choice["function"]["name"]))
+
+
+def response_format(
+    value: common_pb.ResponseFormat | Mapping[str, Any],
+) -> common_pb.ResponseFormat:
+    """Convert OpenAI's ``{"type": "json_schema", "json_schema": {"name", "schema"}}``."""
+    if isinstance(value, common_pb.ResponseFormat):
+        return value
+    kind = str(value.get("type", "text"))
+    out = common_pb.ResponseFormat(type=f"RESPONSE_FORMAT_TYPE_{kind.upper()}")
+    schema = value.get("json_schema")
+    if schema:
+        out.schema_name = str(schema.get("name", ""))
+        out.json_schema = json.dumps(schema.get("schema", {}))
+        out.strict = bool(schema.get("strict"))
+    return out
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "tools": lambda tools: [tool(t) for t in tools],
+    "tool_choice": tool_choice,
+    "response_format": response_format,
+}
 
 
 def _content_part(part: common_pb.ContentPart | str | Mapping[str, Any]) -> common_pb.ContentPart:
@@ -74,6 +144,8 @@ def _apply(
     for key, value in params.items():
         if value is None:
             continue
+        if key in _CONVERT:
+            value = _CONVERT[key](value)
         if sampling is not None and key in _SAMPLING_FIELDS:
             _set_sampling(sampling, key, value)
         elif key in fields and key not in ("sampling", "messages", "inputs"):
