@@ -35,6 +35,9 @@ _UNSUPPORTED = {
     "audio": "audio output is not supported",
     "modalities": "only text output is supported",
     "prediction": "predicted outputs are not supported",
+    "reasoning_effort": "the models served here take no reasoning effort",
+    "web_search_options": "web search is not supported",
+    "verbosity": "verbosity is not supported",
 }
 
 

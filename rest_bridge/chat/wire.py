@@ -114,3 +114,6 @@ class ChatCompletionRequest(GenerationFields, kw_only=True):
     audio: Any = None
     modalities: Any = None
     prediction: Any = None
+    reasoning_effort: Any = None
+    web_search_options: Any = None
+    verbosity: Any = None

@@ -21,7 +21,7 @@ def served(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     workdir = tmp_path_factory.mktemp("serve")
     model_path = workdir / f"{MODEL}.gguf"
     model_path.symlink_to(tiny_chat_gguf)
-    with serve([str(model_path), "--nctx", "512"], workdir) as running:
+    with serve([str(model_path), "--nctx", "2048"], workdir) as running:
         yield running
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
+import jsonschema
 import openai
 import pytest
 
@@ -63,3 +65,42 @@ def test_abandoned_long_stream_stops_generation(client: openai.OpenAI) -> None:
     )
     assert reply.choices[0].message.content is not None
     assert time.monotonic() - started < 8
+
+
+USER_DETAIL = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "The user's name", "maxLength": 32},
+        "age": {"type": "integer", "description": "The user's age"},
+    },
+    "required": ["name", "age"],
+}
+
+
+def test_default_model_forced_tool_call_validates(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="gemma-3-270m",
+        messages=[{"role": "user", "content": "Extract: Jason is 25 years old."}],
+        tools=[{"type": "function", "function": {"name": "UserDetail", "parameters": USER_DETAIL}}],
+        tool_choice={"type": "function", "function": {"name": "UserDetail"}},
+        max_tokens=60,
+        temperature=0,
+    )
+    assert reply.choices[0].finish_reason == "tool_calls"
+    (call,) = reply.choices[0].message.tool_calls or []
+    jsonschema.validate(json.loads(call.function.arguments), USER_DETAIL)
+
+
+def test_default_model_json_schema_answer_validates(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="gemma-3-270m",
+        messages=[{"role": "user", "content": "Describe Jason, who is 25, as JSON."}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "UserDetail", "schema": USER_DETAIL},
+        },
+        max_tokens=60,
+        temperature=0,
+    )
+    assert reply.choices[0].finish_reason == "stop"
+    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), USER_DETAIL)
