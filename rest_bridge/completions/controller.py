@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -36,5 +35,5 @@ class CompletionsController(Controller):
             )
         return await sse_response(
             client.complete_stream(request=call),
-            functools.partial(translate.chunks, include_usage=include_usage(wire)),
+            translate.ChunkWriter(include_usage(wire)).chunks,
         )

@@ -98,20 +98,30 @@ def response_dict(response: pb.CompleteResponse, *, logprobs: bool, echo: str) -
     return {**_object(response, choices), "usage": usage_dict(response.usage)}
 
 
-def chunks(message: pb.CompleteStreamResponse, include_usage: bool) -> list[dict[str, Any]]:
-    """The ``text_completion`` chunks to send for one stream message."""
-    if message.HasField("delta"):
-        delta = message.delta
-        if not delta.text and not delta.logprobs:
-            return []
-        logprobs = logprobs_dict(delta.logprobs, 0) if delta.logprobs else None
-        out = [_object(message, [_choice(delta.index, delta.text, None, logprobs)])]
-    else:
-        out = [
-            _object(message, [_choice(end.index, "", finish_reason(end.finish_reason))])
-            for end in message.final.choices
-        ]
-        if include_usage:
-            out.append({**_object(message, []), "usage": usage_dict(message.final.usage)})
-            return [*({**chunk, "usage": None} for chunk in out[:-1]), out[-1]]
-    return [{**chunk, "usage": None} for chunk in out] if include_usage else out
+class ChunkWriter:
+    """Turns CompleteStream messages into ``text_completion`` chunks; logprobs' text offsets
+    count from the start of each choice's text."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self._include_usage = include_usage
+        self._offsets: dict[int, int] = {}
+
+    def chunks(self, message: pb.CompleteStreamResponse) -> list[dict[str, Any]]:
+        """The chunks to send for one stream message."""
+        if message.HasField("delta"):
+            delta = message.delta
+            if not delta.text and not delta.logprobs:
+                return []
+            offset = self._offsets.get(delta.index, 0)
+            self._offsets[delta.index] = offset + len(delta.text)
+            logprobs = logprobs_dict(delta.logprobs, offset) if delta.logprobs else None
+            out = [_object(message, [_choice(delta.index, delta.text, None, logprobs)])]
+        else:
+            out = [
+                _object(message, [_choice(end.index, "", finish_reason(end.finish_reason))])
+                for end in message.final.choices
+            ]
+            if self._include_usage:
+                out.append({**_object(message, []), "usage": usage_dict(message.final.usage)})
+                return [*({**chunk, "usage": None} for chunk in out[:-1]), out[-1]]
+        return [{**chunk, "usage": None} for chunk in out] if self._include_usage else out

@@ -272,3 +272,19 @@ def test_nexa_function_calling_shape(served: Served) -> None:
         )  # type: ignore[index]
     missing = httpx.post(url, json={"messages": NEXA_BODY["messages"]}, timeout=60)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "tools"
+
+
+def test_streamed_completion_logprobs_offsets(client: openai.OpenAI) -> None:
+    offsets: list[int] = []
+    tokens: list[str] = []
+    text = ""
+    for chunk in client.completions.create(
+        model=MODEL, prompt="the", max_tokens=5, logprobs=1, seed=3, stream=True
+    ):
+        choice = chunk.choices[0]
+        text += choice.text
+        if choice.logprobs:
+            offsets += choice.logprobs.text_offset or []
+            tokens += choice.logprobs.tokens or []
+    assert "".join(tokens) == text and len(tokens) == 5
+    assert offsets == [sum(len(t) for t in tokens[:i]) for i in range(5)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 from google.protobuf import any_pb2, duration_pb2
@@ -11,6 +13,7 @@ import inferline
 from inferline import _channel, _requests
 from inferline.errors import from_rpc_error
 from inferline.v1 import chat_service_pb2 as chat_pb
+from inferline.v1 import common_pb2
 
 
 class _Error(grpc.RpcError):
@@ -107,3 +110,34 @@ def test_address_lists_become_one_round_robin_target() -> None:
         _channel.target("core-a:1,core-b:1")
     assert _channel.call_metadata("k") == (("authorization", "Bearer k"),)
     assert _channel.call_metadata(None) == ()
+
+
+def test_openai_shaped_tools_choice_and_format_become_protos() -> None:
+    request = _requests.chat_request(
+        "m",
+        [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{}"}}],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ],
+        {
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+            ],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "response_format": {"type": "json_object"},
+            "logprobs": True,
+            "top_logprobs": 2,
+        },
+    )
+    assert request.tools[0].function.name == "f"
+    assert json.loads(request.tools[0].function.parameters_json_schema) == {"type": "object"}
+    assert request.tool_choice.function_name == "f"
+    assert request.response_format.type == common_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+    assert request.messages[1].tool_calls[0].function.name == "f"
+    assert request.messages[2].tool_call_id == "c1"
+    assert request.sampling.logprobs and request.sampling.top_logprobs == 2
+    assert _requests.tool_choice("required").mode == common_pb2.TOOL_CHOICE_MODE_REQUIRED
