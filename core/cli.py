@@ -115,9 +115,11 @@ def serve(
     all-MiniLM-L6-v2 embedding model is served beside them when none of them embeds.
     """
     from core.config import load_config
+    from core.security import client_credentials
 
     with _config_errors():
         config = load_config(config_path)
+        credentials = client_credentials(config.core)
     grpc_address = grpc_address or config.core.address
     rest_host, rest_port = _split_address(config.api.address)
     bridge_args = [
@@ -131,10 +133,13 @@ def serve(
     if config_path:
         bridge_args += ["--config", str(config_path)]
     core_args = _core_args(model, config_path, nctx, threads, grpc_address, backend, model_type)
+    scheme = "https" if config.api.tls_cert else "http"
     click.echo(
-        f"inferline: REST on http://{host or rest_host}:{port or rest_port}, gRPC on {grpc_address}"
+        f"inferline: REST on {scheme}://{host or rest_host}:{port or rest_port}, "
+        f"gRPC on {grpc_address}"
     )
-    raise SystemExit(supervise(core_args, bridge_args, grpc_address))
+    token = config.core.api_key[0] if config.core.api_key else None
+    raise SystemExit(supervise(core_args, bridge_args, grpc_address, credentials, token))
 
 
 @main.command()
@@ -183,12 +188,12 @@ def bridge(core_address: str, host: str | None, port: int | None, config_path: P
     """Run only the OpenAI-compatible REST bridge in front of one or more cores."""
     from core.config import load_config
     from rest_bridge.server import run_bridge
-    from rest_bridge.settings import BridgeSettings
+    from rest_bridge.settings import bridge_settings
 
     with _config_errors():
         config = load_config(config_path)
+        settings = bridge_settings(config, core_address)
     rest_host, rest_port = _split_address(config.api.address)
-    settings = BridgeSettings(core_address=core_address)
     run_bridge(settings, host=host or rest_host, port=port or rest_port)
 
 

@@ -51,13 +51,40 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """The `[api]` table: the REST bridge and the models it offers."""
 
     address: str = "127.0.0.1:18181"
+    # Keys clients must send (Authorization: Bearer, or x-api-key); a key file holds one per line.
     api_key: list[str] = msgspec.field(default_factory=list)
-    require_auth: bool = False
+    api_key_file: str | None = None
+    # Unset: keys are required as soon as any is configured.
+    require_auth: bool | None = None
+    # Per key (or per client address without keys); 0 means no limit.
     max_requests_per_minute: int = 0
     max_tokens_per_minute: int = 0
     cors_enabled: bool = False
     cors_origins: list[str] = msgspec.field(default_factory=list)
+    max_body_mb: float = 32.0
+    # HTTPS for the bridge: both files, or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     models: dict[str, ModelConfig] = msgspec.field(default_factory=dict)
+
+    def keys(self) -> list[str]:
+        """Every configured key, the key file's included."""
+        keys = list(self.api_key)
+        if self.api_key_file:
+            try:
+                text = Path(os.path.expanduser(self.api_key_file)).read_text(encoding="utf-8")
+            except OSError as error:
+                raise ConfigError(f"api.api_key_file: cannot read it: {error}") from None
+            keys += [line.strip() for line in text.splitlines() if line.strip()]
+        return keys
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request (but /health) needs a key."""
+        required = self.require_auth if self.require_auth is not None else bool(self.keys())
+        if required and not self.keys():
+            raise ConfigError("api.require_auth is true but no api_key is configured")
+        return required
 
 
 class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -73,6 +100,19 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     drain_seconds: float = 10.0
     # Serve the bundled embedding model when no embedding model is configured.
     default_embedding_model: bool = True
+    # A token every RPC must carry (authorization: Bearer ...); the bridge sends the first.
+    api_key: list[str] = msgspec.field(default_factory=list)
+    # Whether health checks and reflection need the token too.
+    auth_health: bool = False
+    # TLS for gRPC. The core's certificate and key; with tls_client_ca, clients must present a
+    # certificate signed by it. Clients of the core (the bridge, `serve`) trust tls_ca and
+    # present tls_client_cert / tls_client_key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    tls_ca: str | None = None
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
 
     @property
     def store_path(self) -> Path:

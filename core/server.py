@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from core.config import Config, ModelConfig
 from core.loaders import engine_loader
 from core.registry import Registry
+from core.security import TokenInterceptor, server_credentials
 from core.services.chat import ChatServicer
 from core.services.completion import CompletionServicer
 from core.services.embedding import EmbeddingServicer
@@ -54,11 +55,18 @@ class CoreServer:
     def __init__(self, config: Config, models: Mapping[str, ModelConfig]) -> None:
         self.config = config
         self.registry = Registry(models, engine_loader(config), config.core.max_queue)
+        interceptors = []
+        if config.core.api_key:
+            interceptors.append(
+                TokenInterceptor(config.core.api_key, check_health=config.core.auth_health)
+            )
+        self._credentials = server_credentials(config.core)
         self._server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ]
+            ],
         )
         self._health_servicer = aio_health.HealthServicer()
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
@@ -87,7 +95,11 @@ class CoreServer:
 
     async def start(self) -> int:
         """Bind and start serving; return the bound port (useful with port 0)."""
-        self.port = self._server.add_insecure_port(self.config.core.address)
+        address = self.config.core.address
+        if self._credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, self._credentials)
         if not self.port:
             raise OSError(f"cannot listen on {self.config.core.address}")
         await self._server.start()

@@ -16,6 +16,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+import grpc
+
 from inferline import Client
 
 log = logging.getLogger("inferline.serve")
@@ -28,9 +30,11 @@ def _child(command: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "core.cli", command, *args])
 
 
-def _wait_core_healthy(core: subprocess.Popen[bytes], address: str, stop: threading.Event) -> bool:
+def _wait_core_healthy(
+    core: subprocess.Popen[bytes], client: Client, stop: threading.Event
+) -> bool:
     deadline = time.monotonic() + CORE_START_TIMEOUT_S
-    with Client(address) as client:
+    with client:
         while time.monotonic() < deadline and not stop.is_set():
             if core.poll() is not None:
                 return False
@@ -52,7 +56,13 @@ def _terminate(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
-def supervise(core_args: Sequence[str], bridge_args: Sequence[str], core_address: str) -> int:
+def supervise(
+    core_args: Sequence[str],
+    bridge_args: Sequence[str],
+    core_address: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    token: str | None = None,
+) -> int:
     """Run both children until a signal or a child's exit; return the exit status for `serve`."""
     stop = threading.Event()
 
@@ -63,7 +73,8 @@ def supervise(core_args: Sequence[str], bridge_args: Sequence[str], core_address
     core = _child("core", core_args)
     bridge: subprocess.Popen[bytes] | None = None
     try:
-        if not _wait_core_healthy(core, core_address, stop):
+        client = Client(core_address, api_key=token, credentials=credentials)
+        if not _wait_core_healthy(core, client, stop):
             if stop.is_set():
                 return 0
             log.error("the core did not become healthy at %s", core_address)

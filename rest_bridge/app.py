@@ -7,12 +7,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 
 from inferline import AsyncClient, InferlineError
+from rest_bridge.access import AccessControl
 from rest_bridge.chat.controller import ChatController
 from rest_bridge.chat.function_calling import FunctionCallingController
 from rest_bridge.completions.controller import CompletionsController
@@ -24,6 +27,7 @@ from rest_bridge.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from rest_bridge.limits import Limiter
 from rest_bridge.models.controller import ModelsController
 from rest_bridge.settings import BridgeSettings
 
@@ -41,13 +45,35 @@ def _client(state: State) -> AsyncClient:
     return client
 
 
+def _cors(settings: BridgeSettings) -> CORSConfig | None:
+    if settings.cors_origins is None:
+        return None
+    origins = list(settings.cors_origins)
+    # Browsers refuse credentials with a wildcard origin, and so do we.
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["authorization", "content-type", "x-api-key"],
+        allow_credentials="*" not in origins,
+        expose_headers=[
+            "retry-after",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-remaining-tokens",
+        ],
+    )
+
+
 def create_app(settings: BridgeSettings) -> Litestar:
     """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
+    limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
 
     @asynccontextmanager
     async def core_client(app: Litestar) -> AsyncIterator[None]:
         client = AsyncClient(
-            settings.core_address, api_key=settings.core_api_key, timeout=settings.request_timeout
+            settings.core_address,
+            api_key=settings.core_api_key,
+            timeout=settings.request_timeout,
+            credentials=settings.core_credentials,
         )
         app.state.client = client
         try:
@@ -74,5 +100,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
         dependencies={"client": Provide(_client, sync_to_thread=False)},
         exception_handlers=handlers,
         request_max_body_size=settings.max_body_bytes,
+        middleware=[DefineMiddleware(AccessControl, settings=settings, limiter=limiter)],
+        cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
     )

@@ -19,6 +19,7 @@ from litestar.response import Stream
 
 from inferline import AsyncStream, InferlineError
 from rest_bridge import sse
+from rest_bridge.access import charge
 from rest_bridge.errors import APIError, error_body, from_core
 
 T = TypeVar("T")
@@ -58,13 +59,27 @@ async def unless_disconnected(request: Request[Any, Any, Any], call: Awaitable[T
         work.cancel()
         raise APIError(499, "the client closed the connection")
     try:
-        return work.result()
+        result = work.result()
     except InferlineError as error:
         raise from_core(error) from None
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        charge(request, usage.total_tokens)
+    return result
+
+
+def _stream_tokens(message: Any) -> tuple[int, bool]:
+    """Tokens a stream message accounts for: a delta counts one (the core sends one per
+    token); the final chunk's usage is the exact total."""
+    if message.HasField("final"):
+        return message.final.usage.total_tokens, True
+    return 1, False
 
 
 async def sse_response(
-    stream: AsyncStream[T], to_chunks: Callable[[T], list[dict[str, Any]]]
+    request: Request[Any, Any, Any],
+    stream: AsyncStream[T],
+    to_chunks: Callable[[T], list[dict[str, Any]]],
 ) -> Stream:
     """Stream ``to_chunks`` of every message as SSE, ended by ``[DONE]``.
 
@@ -83,9 +98,13 @@ async def sse_response(
         raise APIError(502, "the core ended the stream without a message") from None
 
     async def body() -> AsyncIterator[bytes]:
+        charged = 0
         try:
             message = first
             while True:
+                tokens, final = _stream_tokens(message)
+                charge(request, tokens - charged if final else tokens)
+                charged += tokens
                 for chunk in to_chunks(message):
                     yield sse.event(chunk)
                 message = await anext(items)

@@ -21,5 +21,7 @@ def run_bridge(settings: BridgeSettings, *, host: str, port: int) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         log_level="info",
         access_log=False,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
     uvicorn.Server(config).run()

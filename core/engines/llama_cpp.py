@@ -121,6 +121,12 @@ class LlamaEngine:
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     def _check_fits(self, prompt_tokens: int, sampling: Sampling) -> int:
+        if sampling.max_tokens and sampling.max_tokens > self.context_length:
+            raise InvalidArgument(
+                f"max_tokens is {sampling.max_tokens} but the model's context is "
+                f"{self.context_length} tokens",
+                param="max_tokens",
+            )
         room = self.context_length - prompt_tokens
         if room <= 0:
             raise ContextLengthExceeded(

@@ -31,6 +31,7 @@ class ChatController(Controller):
             reply = await unless_disconnected(request, client.chat(request=call))
             return Response(translate.response_dict(reply, logprobs=call.sampling.logprobs))
         return await sse_response(
+            request,
             client.chat_stream(request=call),
             translate.ChunkWriter(call.n or 1, include_usage(wire)).chunks,
         )

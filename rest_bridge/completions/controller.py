@@ -34,6 +34,7 @@ class CompletionsController(Controller):
                 translate.response_dict(reply, logprobs=call.sampling.logprobs, echo=echo)
             )
         return await sse_response(
+            request,
             client.complete_stream(request=call),
             translate.ChunkWriter(include_usage(wire)).chunks,
         )
