@@ -61,7 +61,7 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     max_tokens_per_minute: int = 0
     cors_enabled: bool = False
     cors_origins: list[str] = msgspec.field(default_factory=list)
-    max_body_mb: float = 32.0
+    max_body_mb: float = 26.0  # OpenAI takes audio files up to 25 MB
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None

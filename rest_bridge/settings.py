@@ -9,7 +9,7 @@ import grpc
 from core.config import Config
 from core.security import client_credentials
 
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 26 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
