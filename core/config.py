@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -25,6 +27,18 @@ DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the file, the key and the reason."""
+
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"5m"``, ``"30s"``, ``"1.5h"``, ``"250ms"`` or plain seconds, as seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"{text!r} is not a duration such as 30s, 5m, 1h, 0 or -1")
+    return float(match[1]) * _UNITS[match[2]]
 
 
 class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -44,7 +58,13 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     matryoshka: bool = False
     mmproj: str | None = None
     gpu_layers: int | None = None
+    # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
+    # once), "-1" (keep); unset: [core] keep_alive.
     keep_alive: str | None = None
+
+    def keep_alive_seconds(self, default: float) -> float:
+        """This model's keep-alive in seconds (negative: keep)."""
+        return default if self.keep_alive is None else parse_duration(self.keep_alive)
 
 
 class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -98,6 +118,10 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     max_loaded_models: int = 4
     max_queue: int = 16
     drain_seconds: float = 10.0
+    # Models stay loaded this long after their last request; see ModelConfig.keep_alive.
+    keep_alive: str = "5m"
+    # Unload least recently used models to keep the loaded ones' files under this; 0: no limit.
+    memory_budget_mb: int = 0
     # Serve the bundled embedding model when no embedding model is configured.
     default_embedding_model: bool = True
     # A token every RPC must carry (authorization: Bearer ...); the bridge sends the first.
@@ -133,16 +157,55 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 def load_config(
-    path: Path | None, *, grpc_address: str | None = None, threads: int | None = None
+    path: Path | None,
+    *,
+    grpc_address: str | None = None,
+    threads: int | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Read ``path`` (or the defaults) and apply command-line overrides."""
+    """Defaults < ``path`` < ``INFERLINE_*`` environment variables < command-line overrides."""
     config = Config() if path is None else _read(path)
+    config = _with_environment(config, os.environ if environ is None else environ)
+    _check_durations(config, str(path) if path else "defaults")
     core = config.core
     if grpc_address:
         core = msgspec.structs.replace(core, address=grpc_address)
     if threads:
         core = msgspec.structs.replace(core, threads=threads)
     return msgspec.structs.replace(config, core=core)
+
+
+def _with_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    """``INFERLINE_API_<KEY>`` and ``INFERLINE_CORE_<KEY>`` override the file's scalar keys;
+    list keys take comma-separated values."""
+    tables: dict[str, msgspec.Struct] = {"api": config.api, "core": config.core}
+    for table, struct in list(tables.items()):
+        changes = {}
+        for field in msgspec.structs.fields(type(struct)):
+            name = f"INFERLINE_{table.upper()}_{field.name.upper()}"
+            if name not in environ or field.name == "models":
+                continue
+            value: object = environ[name]
+            if str(field.type).startswith("list["):
+                value = [item.strip() for item in str(value).split(",") if item.strip()]
+            try:
+                changes[field.name] = msgspec.convert(value, field.type, strict=False)
+            except msgspec.ValidationError as error:
+                raise ConfigError(f"{name} (environment): {error}") from None
+        tables[table] = msgspec.structs.replace(struct, **changes)
+    return msgspec.structs.replace(config, **tables)
+
+
+def _check_durations(config: Config, source: str) -> None:
+    keys: dict[str, str | None] = {"core.keep_alive": config.core.keep_alive}
+    keys |= {f"api.models.{n}.keep_alive": m.keep_alive for n, m in config.api.models.items()}
+    for key, value in keys.items():
+        if value is None:
+            continue
+        try:
+            parse_duration(value)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {key}: {error}") from None
 
 
 def _read(path: Path) -> Config:

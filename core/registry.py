@@ -1,8 +1,12 @@
-"""Which models exist, which are loaded, and which one serves a request.
+"""Which models exist, which are loaded, for how long, and which one serves a request.
 
 Models are declared by configuration and listed before they load. A model loads on first use
 (concurrent first requests share one load, which runs in a thread) and then owns one
-ModelWorker. A request that names no model goes to the default model of the kind it needs.
+ModelWorker. A request holds a lease on its model while it runs; a model with a lease is never
+unloaded. When a lease ends the model stays for its keep-alive (Ollama's semantics: a duration,
+0 unloads at once, negative keeps it), after which the reaper unloads it. Loading a model that
+would pass ``max_loaded`` models or the memory budget first unloads the least recently used
+idle ones, waiting for one to become idle if all are busy.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from core.config import ModelConfig, ModelType
@@ -22,6 +27,7 @@ from core.loaders import Loader
 from core.scheduler import ModelWorker
 
 log = logging.getLogger(__name__)
+REAP_INTERVAL_S = 0.5
 
 
 class State(StrEnum):
@@ -42,9 +48,17 @@ SERVES: dict[str, frozenset[ModelType]] = {
 EngineT = TypeVar("EngineT", TextGenerator, Embedder)
 
 
+def _size(path: str) -> int:
+    """Bytes on disk: the memory a model is budgeted at."""
+    target = Path(path)
+    if target.is_dir():
+        return sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    return target.stat().st_size if target.exists() else 0
+
+
 @dataclass
 class Entry:
-    """One declared model and, once loaded, its engine and worker."""
+    """One declared model and, once loaded, its engine, worker and leases."""
 
     id: str
     config: ModelConfig
@@ -54,24 +68,51 @@ class Entry:
     engine: Engine | None = None
     worker: ModelWorker | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    active: int = 0
+    last_used: float = 0.0
+    expires: float | None = None  # monotonic time to unload at; None: keep
+    size: int = 0
 
 
-@dataclass(frozen=True)
-class Loaded(Generic[EngineT]):
-    """A model ready to take jobs."""
+@dataclass
+class Lease(Generic[EngineT]):
+    """A request's hold on a loaded model; ``release()`` ends it (once)."""
 
     id: str
     engine: EngineT
     worker: ModelWorker
+    _release: Callable[[], None]
+    _done: bool = False
+
+    def release(self) -> None:
+        if not self._done:
+            self._done = True
+            self._release()
 
 
 class Registry:
     """The models of one core."""
 
-    def __init__(self, models: Mapping[str, ModelConfig], loader: Loader, max_queue: int) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, ModelConfig],
+        loader: Loader,
+        max_queue: int,
+        *,
+        max_loaded: int = 4,
+        memory_budget: int = 0,
+        keep_alive: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._entries = {name: Entry(name, config) for name, config in models.items()}
         self._loader = loader
         self._max_queue = max_queue
+        self._max_loaded = max(1, max_loaded)
+        self._budget = memory_budget
+        self._keep_alive = keep_alive
+        self._clock = clock
+        self._idle = asyncio.Event()  # set whenever a lease ends
+        self._reaper: asyncio.Task[None] | None = None
 
     def entries(self) -> list[Entry]:
         """Every declared model, sorted by id."""
@@ -87,6 +128,11 @@ class Registry:
     def default_for(self, kind: str) -> Entry | None:
         """The first declared model that can serve ``kind``."""
         return next((e for e in self._entries.values() if e.config.type in SERVES[kind]), None)
+
+    def is_default(self, entry: Entry) -> bool:
+        """Whether ``entry`` answers requests of its type that name no model."""
+        kind = next((k for k, types in SERVES.items() if entry.config.type in types), None)
+        return kind is not None and self.default_for(kind) is entry
 
     def resolve(self, model_id: str, kind: str) -> Entry:
         """The model for a request of ``kind``: the one named, or the default for the kind."""
@@ -104,31 +150,54 @@ class Registry:
             )
         return entry
 
-    def is_default(self, entry: Entry) -> bool:
-        """Whether ``entry`` answers requests of its type that name no model."""
-        kind = next((k for k, types in SERVES.items() if entry.config.type in types), None)
-        return kind is not None and self.default_for(kind) is entry
+    # Leases
 
-    async def text_model(self, model_id: str, kind: str) -> Loaded[TextGenerator]:
-        """The loaded text model for a chat or completion request."""
+    async def text_model(
+        self, model_id: str, kind: str, keep_alive: float | None = None
+    ) -> Lease[TextGenerator]:
+        """A lease on the text model for a chat or completion request."""
         entry = self.resolve(model_id, kind)
-        worker, engine = await self.load(entry)
+        engine, worker = await self.load(entry, lease=True)
         if not isinstance(engine, TextGenerator):
+            self._release(entry, keep_alive)
             raise WrongModelType(f"the model {entry.id!r} cannot generate text", param="model")
-        return Loaded(entry.id, engine, worker)
+        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
 
-    async def embedder(self, model_id: str) -> Loaded[Embedder]:
-        """The loaded embedding model for an embedding request."""
+    async def embedder(self, model_id: str, keep_alive: float | None = None) -> Lease[Embedder]:
+        """A lease on the embedding model for an embedding request."""
         entry = self.resolve(model_id, "embedding")
-        worker, engine = await self.load(entry)
+        engine, worker = await self.load(entry, lease=True)
         if not isinstance(engine, Embedder):
+            self._release(entry, keep_alive)
             raise WrongModelType(f"the model {entry.id!r} cannot embed", param="model")
-        return Loaded(entry.id, engine, worker)
+        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
 
-    async def load(self, entry: Entry) -> tuple[ModelWorker, Engine]:
-        """Load ``entry`` unless it is loaded; concurrent callers share one load."""
+    def _expiry(self, entry: Entry, keep_alive: float | None, now: float) -> float | None:
+        """When to unload: the request's keep-alive, else the model's, else the core's;
+        negative keeps the model loaded."""
+        if keep_alive is None:
+            keep_alive = entry.config.keep_alive_seconds(self._keep_alive)
+        return None if keep_alive < 0 else now + keep_alive
+
+    def _release(self, entry: Entry, keep_alive: float | None) -> None:
+        entry.active -= 1
+        now = self._clock()
+        entry.last_used = now
+        entry.expires = self._expiry(entry, keep_alive, now)
+        self._idle.set()
+        if entry.expires is not None and entry.expires <= now and entry.active == 0:
+            asyncio.get_running_loop().create_task(self._unload_if_idle(entry))
+
+    # Loading and unloading
+
+    async def load(
+        self, entry: Entry, *, lease: bool = False, keep_alive: float | None = None
+    ) -> tuple[Engine, ModelWorker]:
+        """Load ``entry`` unless it is loaded (concurrent callers share one load); with
+        ``lease`` the caller holds it until it calls ``_release``."""
         async with entry.lock:
             if entry.engine is None or entry.worker is None:
+                await self._make_room(entry)
                 entry.state = State.LOADING
                 try:
                     entry.engine = await asyncio.to_thread(self._loader, entry.id, entry.config)
@@ -140,21 +209,86 @@ class Registry:
                     ) from None
                 entry.worker = ModelWorker(entry.id, self._max_queue)
                 entry.state, entry.error = State.LOADED, ""
+                entry.size = _size(entry.config.path)
                 log.info("loaded %s", entry.id)
-            return entry.worker, entry.engine
+            entry.last_used = self._clock()
+            if lease:
+                entry.active += 1
+            else:
+                entry.expires = self._expiry(entry, keep_alive, entry.last_used)
+            return entry.engine, entry.worker
+
+    def _loaded(self, besides: Entry) -> list[Entry]:
+        return [e for e in self._entries.values() if e.engine is not None and e is not besides]
+
+    def _full(self, incoming: Entry) -> bool:
+        loaded = self._loaded(incoming)
+        if len(loaded) + 1 > self._max_loaded:
+            return True
+        size = _size(incoming.config.path)
+        return (
+            bool(self._budget)
+            and bool(loaded)
+            and sum(e.size for e in loaded) + size > self._budget
+        )
+
+    async def _make_room(self, incoming: Entry) -> None:
+        """Unload least recently used idle models until ``incoming`` fits."""
+        while self._full(incoming):
+            idle = [e for e in self._loaded(incoming) if e.active == 0 and not e.lock.locked()]
+            if not idle:  # every loaded model is serving: wait for a lease to end
+                self._idle.clear()
+                await self._idle.wait()
+                continue
+            victim = min(idle, key=lambda e: e.last_used)
+            log.info("unloading %s to make room for %s", victim.id, incoming.id)
+            await self._unload_if_idle(victim)
+
+    async def _unload_if_idle(self, entry: Entry) -> bool:
+        async with entry.lock:
+            if entry.active or entry.engine is None:
+                return False
+            await self._free(entry)
+            return True
+
+    async def _free(self, entry: Entry) -> None:
+        worker, engine = entry.worker, entry.engine
+        entry.worker = entry.engine = None
+        entry.state, entry.expires, entry.size = State.AVAILABLE, None, 0
+        if worker is not None:
+            await asyncio.to_thread(worker.close)
+        if engine is not None:
+            engine.close()
+        log.info("unloaded %s", entry.id)
 
     async def unload(self, entry: Entry) -> None:
-        """Free a loaded model once the jobs already queued on it have finished."""
+        """Free a loaded model once the requests running on it have finished."""
+        while entry.active:
+            self._idle.clear()
+            await self._idle.wait()
         async with entry.lock:
-            worker, engine = entry.worker, entry.engine
-            entry.worker = entry.engine = None
-            entry.state = State.AVAILABLE
-            if worker is not None:
-                await asyncio.to_thread(worker.close)
-            if engine is not None:
-                engine.close()
+            if entry.engine is not None and not entry.active:
+                await self._free(entry)
+
+    # The reaper
+
+    def start(self) -> None:
+        """Start unloading models whose keep-alive has passed."""
+        self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            now = self._clock()
+            for entry in list(self._entries.values()):
+                if entry.engine is not None and entry.expires is not None and entry.expires <= now:
+                    await self._unload_if_idle(entry)
 
     async def close(self) -> None:
-        """Unload every model."""
+        """Stop the reaper and unload every model."""
+        if self._reaper is not None:
+            self._reaper.cancel()
         for entry in self._entries.values():
-            await self.unload(entry)
+            async with entry.lock:
+                if entry.engine is not None:
+                    await self._free(entry)

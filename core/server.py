@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as aio_health
 from grpc_reflection.v1alpha import reflection
 
-from core.config import Config, ModelConfig
+from core.config import Config, ModelConfig, parse_duration
 from core.loaders import engine_loader
 from core.registry import Registry
 from core.security import TokenInterceptor, server_credentials
@@ -54,7 +54,15 @@ class CoreServer:
 
     def __init__(self, config: Config, models: Mapping[str, ModelConfig]) -> None:
         self.config = config
-        self.registry = Registry(models, engine_loader(config), config.core.max_queue)
+        core = config.core
+        self.registry = Registry(
+            models,
+            engine_loader(config),
+            core.max_queue,
+            max_loaded=core.max_loaded_models,
+            memory_budget=core.memory_budget_mb * 1024 * 1024,
+            keep_alive=parse_duration(core.keep_alive),
+        )
         interceptors = []
         if config.core.api_key:
             interceptors.append(
@@ -103,6 +111,7 @@ class CoreServer:
         if not self.port:
             raise OSError(f"cannot listen on {self.config.core.address}")
         await self._server.start()
+        self.registry.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("core listening on %s (port %d)", self.config.core.address, self.port)
         return self.port

@@ -99,7 +99,7 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
         """Answer with complete choices."""
         turns, sampling, options, n = _prepare(request)
         model, events = await common.run(
-            self._registry, request.model, "chat", _work(turns, sampling, options, n), context
+            self._registry, request, "chat", _work(turns, sampling, options, n), context
         )
         answers, finishes = await common.collect(events)
         choices = []
@@ -128,7 +128,7 @@ class ChatServicer(pb_grpc.ChatServiceServicer):
         """Answer with deltas, then one final chunk."""
         turns, sampling, options, n = _prepare(request)
         model, events = await common.run(
-            self._registry, request.model, "chat", _work(turns, sampling, options, n), context
+            self._registry, request, "chat", _work(turns, sampling, options, n), context
         )
         cid, created = common.new_id("chatcmpl"), common.now()
         finishes: list[Finish] = []

@@ -131,9 +131,16 @@ def choices_work(n: int, one: OneChoice) -> Callable[[TextGenerator], Work]:
     return make
 
 
+def keep_alive(request: Any) -> float | None:
+    """The request's keep_alive in seconds, or None when it sets none."""
+    if not request.HasField("keep_alive"):
+        return None
+    return float(request.keep_alive.ToTimedelta().total_seconds())
+
+
 async def run(
     registry: Registry,
-    model: str,
+    request: Any,
     kind: str,
     make_work: Callable[[TextGenerator], Work],
     context: Any,
@@ -142,12 +149,30 @@ async def run(
 
     ``make_work`` gets the loaded engine and returns the work to run in the model's thread. The
     RPC's end (client cancel, deadline) sets the job's cancel flag, so the engine stops within
-    one token even while this coroutine is not reading.
+    one token even while this coroutine is not reading. The request holds its model (no
+    unloading) until its events end.
     """
-    loaded = await registry.text_model(model, kind)
-    job = loaded.worker.submit(make_work(loaded.engine))
-    context.add_done_callback(lambda _: job.cancel.set())
-    return loaded.id, job.events()
+    lease = await registry.text_model(request.model, kind, keep_alive(request))
+    try:
+        job = lease.worker.submit(make_work(lease.engine))
+    except BaseException:
+        lease.release()
+        raise
+
+    def rpc_done(_: object) -> None:
+        job.cancel.set()
+        lease.release()
+
+    context.add_done_callback(rpc_done)
+
+    async def events() -> AsyncIterator[GenerationEvent]:
+        try:
+            async for event in job.events():
+                yield event
+        finally:
+            lease.release()
+
+    return lease.id, events()
 
 
 def logprobs_pb(logprobs: tuple[TokenLogprob, ...] | list[TokenLogprob]) -> list[pb.TokenLogprob]:

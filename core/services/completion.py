@@ -38,7 +38,7 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
         sampling, n = _prepare(request)
         model, events = await common.run(
             self._registry,
-            request.model,
+            request,
             "completion",
             _work(request.prompt, sampling, n),
             context,
@@ -72,7 +72,7 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
         sampling, n = _prepare(request)
         model, events = await common.run(
             self._registry,
-            request.model,
+            request,
             "completion",
             _work(request.prompt, sampling, n),
             context,

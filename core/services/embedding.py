@@ -15,6 +15,7 @@ from core.engines import vectors
 from core.engines.base import Embedder
 from core.errors import InvalidArgument, grpc_errors
 from core.registry import Registry
+from core.services import common
 from inferline.v1 import common_pb2
 from inferline.v1 import embedding_service_pb2 as pb
 from inferline.v1 import embedding_service_pb2_grpc as pb_grpc
@@ -102,17 +103,20 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
     async def Embed(self, request: pb.EmbedRequest, context: Any) -> pb.EmbedResponse:
         """One vector per input, computed in batches on the model's thread."""
         inputs = _inputs(request)
-        loaded = await self._registry.embedder(request.model)
-        engine = loaded.engine
-        matryoshka = self._registry.entry(loaded.id).config.matryoshka
-        options = _options(request, engine.dimensions, matryoshka)
-        _check_ids(inputs, engine.vocab_size)
-        job = loaded.worker.submit(_work(engine, inputs, options))
-        context.add_done_callback(lambda _: job.cancel.set())
-        results = [result async for result in job.events()]
+        lease = await self._registry.embedder(request.model, common.keep_alive(request))
+        try:
+            engine = lease.engine
+            matryoshka = self._registry.entry(lease.id).config.matryoshka
+            options = _options(request, engine.dimensions, matryoshka)
+            _check_ids(inputs, engine.vocab_size)
+            job = lease.worker.submit(_work(engine, inputs, options))
+            context.add_done_callback(lambda _: job.cancel.set())
+            results = [result async for result in job.events()]
+        finally:
+            lease.release()
         matrix, tokens = results[0]
         return pb.EmbedResponse(
-            model=loaded.id,
+            model=lease.id,
             embeddings=[
                 pb.Embedding(index=index, values=row.tolist()) for index, row in enumerate(matrix)
             ],

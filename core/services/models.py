@@ -8,6 +8,7 @@ from typing import Any
 from core.engines.base import Embedder
 from core.errors import NotImplementedYet, grpc_errors, grpc_stream_errors
 from core.registry import Entry, Registry, State
+from core.services import common
 from inferline.v1 import model_service_pb2 as pb
 from inferline.v1 import model_service_pb2_grpc as pb_grpc
 
@@ -81,7 +82,7 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
     async def LoadModel(self, request: pb.LoadModelRequest, context: Any) -> pb.LoadModelResponse:
         """Load a model now rather than on first use."""
         entry = self._registry.entry(request.id)
-        await self._registry.load(entry)
+        await self._registry.load(entry, keep_alive=common.keep_alive(request))
         return pb.LoadModelResponse(model=self._pb(entry))
 
     @grpc_errors
