@@ -1,16 +1,18 @@
-"""The `inferline` command: serve (core + bridge), core, bridge."""
+"""The `inferline` command: serve (core + bridge), core, bridge; pull and models (cli_store)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import click
 
-from core.config import Backend, ModelType
+from core.cli_store import models_group, pull_command, pull_with_progress
+from core.config import Backend, Config, ModelType
 from core.supervisor import supervise
 
 DEFAULT_REST_HOST = "127.0.0.1"
@@ -23,7 +25,31 @@ _config_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A config.toml; flags override it.",
 )
-_model_argument = click.argument("model", required=False)
+NEXA_TYPES: dict[str, ModelType] = {
+    "NLP": "chat",
+    "COMPUTER_VISION": "image",
+    "MULTIMODAL": "vision",
+    "AUDIO": "audio",
+    "TEXT_EMBEDDING": "embedding",
+}
+# MODEL, or Nexa's `onnx MODEL`.
+_model_argument = click.argument("words", metavar="[onnx] [MODEL]", nargs=-1)
+_nexa_options = [
+    click.option("-lp", "--local-path", is_flag=True, help="MODEL is a local file (Nexa)."),
+    click.option(
+        "-mt",
+        "--model-type",
+        "nexa_type",
+        type=click.Choice(list(NEXA_TYPES), case_sensitive=False),
+        help="Nexa's name for --type.",
+    ),
+    click.option(
+        "-hf",
+        "--huggingface",
+        is_flag=True,
+        help="Pull MODEL (OWNER/REPO[:FILE]) from the hub first.",
+    ),
+]
 _nctx_option = click.option("--nctx", type=click.IntRange(min=16), help="Context length in tokens.")
 _threads_option = click.option(
     "--threads", type=click.IntRange(min=1), help="CPU threads per model."
@@ -36,9 +62,17 @@ _backend_option = click.option(
 _type_option = click.option(
     "--type",
     "model_type",
-    type=click.Choice(["chat", "completion", "embedding"]),
+    type=click.Choice(["chat", "completion", "embedding", "image", "audio", "vision"]),
     help="What a MODEL path is [default: embedding for onnx, else chat].",
 )
+
+
+def _nexa(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_nexa_options):
+        command = option(command)
+    return command
+
+
 _grpc_option = click.option(
     "--grpc-address", help=f"Where the core listens for gRPC [default: {DEFAULT_GRPC_ADDRESS}]."
 )
@@ -97,9 +131,10 @@ def _core_args(
 @_threads_option
 @_backend_option
 @_type_option
+@_nexa
 @_config_option
 def serve(
-    model: str | None,
+    words: tuple[str, ...],
     host: str | None,
     port: int | None,
     grpc_address: str | None,
@@ -107,9 +142,12 @@ def serve(
     threads: int | None,
     backend: str | None,
     model_type: str | None,
+    local_path: bool,
+    nexa_type: str | None,
+    huggingface: bool,
     config_path: Path | None,
 ) -> None:
-    """Serve MODEL: a GGUF or ONNX path, or a configured model's id.
+    """Serve MODEL: a GGUF or ONNX path, a pulled model's id, or a configured model's id.
 
     With no MODEL: the configured models, else the bundled Gemma 3 270M. The bundled
     all-MiniLM-L6-v2 embedding model is served beside them when none of them embeds.
@@ -120,6 +158,9 @@ def serve(
     with _config_errors():
         config = load_config(config_path)
         credentials = client_credentials(config.core)
+    model, backend, model_type = _model_spec(
+        config, words, backend, model_type, local_path, nexa_type, huggingface
+    )
     grpc_address = grpc_address or config.core.address
     rest_host, rest_port = _split_address(config.api.address)
     bridge_args = [
@@ -149,14 +190,18 @@ def serve(
 @_threads_option
 @_backend_option
 @_type_option
+@_nexa
 @_config_option
 def core(
-    model: str | None,
+    words: tuple[str, ...],
     grpc_address: str | None,
     nctx: int | None,
     threads: int | None,
-    backend: Backend | None,
-    model_type: ModelType | None,
+    backend: str | None,
+    model_type: str | None,
+    local_path: bool,
+    nexa_type: str | None,
+    huggingface: bool,
     config_path: Path | None,
 ) -> None:
     """Run only the gRPC core, which owns the models."""
@@ -165,8 +210,16 @@ def core(
 
     with _config_errors():
         config = load_config(config_path, grpc_address=grpc_address, threads=threads)
+    model, backend, model_type = _model_spec(
+        config, words, backend, model_type, local_path, nexa_type, huggingface
+    )
+    with _config_errors():
         models = resolve_models(
-            config, model, context_length=nctx, backend=backend, model_type=model_type
+            config,
+            model,
+            context_length=nctx,
+            backend=cast(Backend | None, backend),
+            model_type=cast(ModelType | None, model_type),
         )
     asyncio.run(run_core(config, models))
 
@@ -197,6 +250,34 @@ def bridge(core_address: str, host: str | None, port: int | None, config_path: P
     run_bridge(settings, host=host or rest_host, port=port or rest_port)
 
 
+def _model_spec(
+    config: Config,
+    words: tuple[str, ...],
+    backend: str | None,
+    model_type: str | None,
+    local_path: bool,
+    nexa_type: str | None,
+    huggingface: bool,
+) -> tuple[str | None, str | None, str | None]:
+    """MODEL, the backend and the type, from our flags and Nexa's command-line shape."""
+    model: str | None
+    if len(words) == 2 and words[0] == "onnx":
+        backend, model = "onnx", words[1]
+    elif len(words) <= 1:
+        model = words[0] if words else None
+    else:
+        raise click.UsageError("expected at most: [onnx] MODEL")
+    if nexa_type:
+        model_type = model_type or NEXA_TYPES[nexa_type.upper()]
+    if local_path and (model is None or not Path(model).expanduser().exists()):
+        raise click.BadParameter(f"no local file {model!r}", param_hint="MODEL")
+    if huggingface:
+        if model is None:
+            raise click.UsageError("-hf needs MODEL as OWNER/REPO[:FILE]")
+        model = pull_with_progress(config, model).id
+    return model, backend, model_type
+
+
 @contextmanager
 def _config_errors() -> Iterator[None]:
     """Show a bad config file, flag or model as a one-line usage error, not a traceback."""
@@ -212,6 +293,9 @@ def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host or DEFAULT_REST_HOST, int(port or DEFAULT_REST_PORT)
 
+
+main.add_command(pull_command)
+main.add_command(models_group)
 
 if __name__ == "__main__":
     main()

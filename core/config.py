@@ -116,6 +116,8 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     threads: int | None = None
     model_store: str = "~/.cache/inferline/models"
     max_loaded_models: int = 4
+    # Where `inferline pull` and PullModel download from: a Hugging Face-compatible hub.
+    hub_endpoint: str = "https://huggingface.co"
     max_queue: int = 16
     drain_seconds: float = 10.0
     # Models stay loaded this long after their last request; see ModelConfig.keep_alive.
@@ -244,22 +246,33 @@ def resolve_models(
     backend: Backend | None = None,
     model_type: ModelType | None = None,
 ) -> dict[str, ModelConfig]:
-    """The models to serve: MODEL from the command line, else the file's, else the default;
-    plus the bundled embedding model when none of them embeds.
+    """The models to serve: MODEL from the command line, else the file's and the store's, else
+    the default; plus the bundled embedding model when none of them embeds.
 
-    MODEL is a configured model's id (served alone) or a path: a GGUF file (its id is the file
-    name without ``.gguf``) or, with ``backend="onnx"``, an ONNX file or a folder holding
-    ``model.onnx`` and ``tokenizer.json``.
+    MODEL is a configured model's id (served alone), a pulled model's id (``OWNER/REPO`` or
+    ``OWNER/REPO:FILE``), or a path: a GGUF file (its id is the file name without ``.gguf``)
+    or, with ``backend="onnx"``, an ONNX file or a folder holding ``model.onnx`` and
+    ``tokenizer.json``.
     """
+    from core.store import Store
+
     configured = dict(config.api.models)
+    store = Store(config.core.store_path)
+    stored = store.find(model) if model and not Path(model).expanduser().exists() else None
     if model and model in configured:
         models = {model: configured[model]}
+    elif stored is not None:
+        models = {stored.id: model_from_path(str(stored.path), backend, model_type)}
     elif model:
-        models = {_model_id(model): _model_from_path(model, backend, model_type)}
-    elif configured:
-        models = configured
+        models = {_model_id(model): model_from_path(model, backend, model_type)}
     else:
-        models = {DEFAULT_MODEL_ID: default_model_config(config.core.store_path)}
+        models = configured | {
+            m.id: model_from_path(str(m.path), None, None)
+            for m in store.models()
+            if m.id not in configured
+        }
+        if not models:
+            models = {DEFAULT_MODEL_ID: default_model_config(config.core.store_path)}
     if context_length:
         models = {
             name: msgspec.structs.replace(m, context_length=context_length)
@@ -274,9 +287,11 @@ def resolve_models(
     return models
 
 
-def _model_from_path(
-    path: str, backend: Backend | None, model_type: ModelType | None
+def model_from_path(
+    path: str, backend: Backend | None = None, model_type: ModelType | None = None
 ) -> ModelConfig:
+    """A model served from a path: ONNX for .onnx files (an embedding model), else a GGUF (a
+    chat model), unless told otherwise."""
     backend = backend or ("onnx" if Path(path).suffix == ".onnx" else "llama_cpp")
     kind = model_type or ("embedding" if backend == "onnx" else "chat")
     return ModelConfig(path=str(Path(path).expanduser()), backend=backend, type=kind)

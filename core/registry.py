@@ -150,6 +150,15 @@ class Registry:
             )
         return entry
 
+    def add(self, model_id: str, config: ModelConfig) -> Entry:
+        """Declare a model (a pulled one, say); an existing id keeps its entry."""
+        return self._entries.setdefault(model_id, Entry(model_id, config))
+
+    async def remove(self, entry: Entry) -> None:
+        """Unload a model once idle and forget it."""
+        await self.unload(entry)
+        self._entries.pop(entry.id, None)
+
     # Leases
 
     async def text_model(

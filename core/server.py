@@ -21,6 +21,7 @@ from core.services.completion import CompletionServicer
 from core.services.embedding import EmbeddingServicer
 from core.services.models import ModelServicer
 from core.services.unimplemented import add_unimplemented
+from core.store import Store
 from inferline.v1 import (
     audio_service_pb2,
     chat_service_pb2,
@@ -87,7 +88,7 @@ class CoreServer:
             EmbeddingServicer(self.registry), self._server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(self.registry), self._server
+            ModelServicer(self.registry, Store(core.store_path), core.hub_endpoint), self._server
         )
         add_unimplemented(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health_servicer, self._server)

@@ -1,14 +1,18 @@
-"""ModelService: the registry as protos. Pull and Delete come with the model store."""
+"""ModelService: the registry as protos; Pull and Delete on the model store."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from core.config import model_from_path
 from core.engines.base import Embedder
-from core.errors import NotImplementedYet, grpc_errors, grpc_stream_errors
+from core.errors import InvalidArgument, ModelNotFound, grpc_errors, grpc_stream_errors
 from core.registry import Entry, Registry, State
 from core.services import common
+from core.store import PullError, Store, StoredModel, pull
 from inferline.v1 import model_service_pb2 as pb
 from inferline.v1 import model_service_pb2_grpc as pb_grpc
 
@@ -58,10 +62,12 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
 
 
 class ModelServicer(pb_grpc.ModelServiceServicer):
-    """List, get, load and unload the registry's models."""
+    """List, get, load, unload, pull and delete models."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, store: Store, hub_endpoint: str) -> None:
         self._registry = registry
+        self._store = store
+        self._hub = hub_endpoint
 
     def _pb(self, entry: Entry) -> pb.Model:
         return model_pb(entry, self._registry)
@@ -98,13 +104,49 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
     async def PullModel(
         self, request: pb.PullModelRequest, context: Any
     ) -> AsyncIterator[pb.PullModelResponse]:
-        """Not implemented yet: there is no model store in this server."""
-        raise NotImplementedYet("ModelService.PullModel is not implemented yet in this server")
-        yield  # unreachable; makes this a server-streaming handler
+        """Download a model from the hub into the store, streaming progress, then serve it."""
+        reference = request.repository + (f":{request.file}" if request.file else "")
+        updates: asyncio.Queue[pb.PullProgress | None] = asyncio.Queue()
+
+        def progress(file: str, done: int, total: int) -> None:
+            updates.put_nowait(pb.PullProgress(file=file, completed_bytes=done, total_bytes=total))
+
+        async def run() -> StoredModel:
+            try:
+                return await pull(
+                    self._store,
+                    reference,
+                    endpoint=self._hub,
+                    revision=request.revision or "main",
+                    progress=progress,
+                )
+            finally:
+                updates.put_nowait(None)
+
+        task = asyncio.ensure_future(run())
+        try:
+            while (update := await updates.get()) is not None:
+                yield pb.PullModelResponse(progress=update)
+            stored = await task
+        except PullError as error:
+            raise InvalidArgument(str(error), param="repository") from None
+        finally:
+            task.cancel()
+        entry = self._registry.add(stored.id, model_from_path(str(stored.path)))
+        yield pb.PullModelResponse(model=self._pb(entry))
 
     @grpc_errors
     async def DeleteModel(
         self, request: pb.DeleteModelRequest, context: Any
     ) -> pb.DeleteModelResponse:
-        """Not implemented yet: there is no model store in this server."""
-        raise NotImplementedYet("ModelService.DeleteModel is not implemented yet in this server")
+        """Unload a pulled model and delete its files."""
+        if self._store.find(request.id) is None:
+            self._registry.entry(request.id)  # NOT_FOUND when it does not exist at all
+            raise InvalidArgument(
+                f"{request.id!r} is not a pulled model; only pulled models can be deleted",
+                param="id",
+            )
+        with contextlib.suppress(ModelNotFound):  # stored but not served by this core
+            await self._registry.remove(self._registry.entry(request.id))
+        self._store.remove(request.id)
+        return pb.DeleteModelResponse()
