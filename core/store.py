@@ -172,7 +172,9 @@ async def download(
                 if response.status_code != 206:  # the hub ignored the range: start over
                     done, total = 0, int(response.headers.get("content-length", file.size))
                 with part.open("ab" if done else "wb") as sink:
-                    async for block in response.aiter_bytes(CHUNK):
+                    async for (
+                        block
+                    ) in response.aiter_bytes():  # as it arrives: a drop loses nothing
                         sink.write(block)
                         done += len(block)
                         progress(file.path, done, total or file.size)

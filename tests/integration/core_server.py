@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from core.config import Config, CoreConfig, ModelConfig
 from core.server import CoreServer, build_server
@@ -13,10 +14,11 @@ from core.server import CoreServer, build_server
 
 @asynccontextmanager
 async def running_core(
-    models: Mapping[str, ModelConfig], *, max_queue: int = 16
+    models: Mapping[str, ModelConfig], *, max_queue: int = 16, **core: Any
 ) -> AsyncIterator[tuple[CoreServer, str]]:
-    """A started core serving ``models`` on the running loop, and its address; stopped on exit."""
-    config = Config(core=CoreConfig(address="127.0.0.1:0", threads=2, max_queue=max_queue))
+    """A started core serving ``models`` on the running loop, and its address; stopped on exit.
+    Keywords set more of ``[core]``."""
+    config = Config(core=CoreConfig(address="127.0.0.1:0", threads=2, max_queue=max_queue, **core))
     server = build_server(config, models)
     port = await server.start()
     try:

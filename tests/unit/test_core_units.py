@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DEFAULT_EMBEDDING_MODEL_ID, ConfigError, load_config, resolve_models
+from core.config import (
+    DEFAULT_EMBEDDING_MODEL_ID,
+    ConfigError,
+    load_config,
+    parse_duration,
+    resolve_models,
+)
 from core.engines.stops import StopMatcher
 from core.errors import QueueFull
 from core.scheduler import ModelWorker
@@ -79,6 +85,19 @@ def test_model_paths_pick_backend_and_type(tmp_path: Path) -> None:
         ("[core]\nthreads = 'many'\n", "core.threads: Expected `int | null`, got `str`"),
         ("[api.models.x]\ntype = 'chat'\n", "api.models.x: Object missing required field `path`"),
         ("[api\n", "not valid TOML"),
+        (
+            "[core]\nmax_loded_models = 2\n",
+            "core: Object contains unknown field `max_loded_models`",
+        ),
+        ("[core]\nkeep_alive = 'soon'\n", "core.keep_alive: 'soon' is not a duration"),
+        (
+            "[api.models.m]\npath = 'x'\nkeep_alive = '5 minutes'\n",
+            "api.models.m.keep_alive: '5 minutes' is not a duration",
+        ),
+        (
+            "[api.models.m]\npath = 'x'\ntype = 'poem'\n",
+            "api.models.m.type: Invalid enum value 'poem'",
+        ),
     ],
 )
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, expected: str) -> None:
@@ -117,3 +136,37 @@ async def test_worker_cancels_running_job_and_frees_waiting_slots() -> None:
     assert [event async for event in waiting.events()] == []
     assert [event async for event in third.events()] == [42]
     await asyncio.to_thread(worker.close, 5)
+
+
+def test_environment_overrides_the_file_and_flags_override_both(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[core]\nthreads = 3\nmax_queue = 5\n[api]\napi_key = ["file"]\n')
+    environ = {"INFERLINE_CORE_MAX_QUEUE": "7", "INFERLINE_API_API_KEY": "a, b", "OTHER": "x"}
+    config = load_config(path, threads=4, environ=environ)
+    assert (config.core.threads, config.core.max_queue) == (4, 7)
+    assert config.api.api_key == ["a", "b"]
+    with pytest.raises(ConfigError, match="INFERLINE_CORE_MAX_QUEUE \\(environment\\)"):
+        load_config(path, environ={"INFERLINE_CORE_MAX_QUEUE": "many"})
+
+
+def test_auth_settings_are_checked(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("k1\n\nk2\n")
+    path = tmp_path / "config.toml"
+    path.write_text(f'[api]\napi_key_file = "{keys}"\n')
+    api = load_config(path).api
+    assert api.keys() == ["k1", "k2"] and api.auth_required
+    path.write_text("[api]\nrequire_auth = true\n")
+    with pytest.raises(ConfigError, match="no api_key"):
+        _ = load_config(path).api.auth_required
+
+
+def test_durations() -> None:
+    assert [parse_duration(t) for t in ("5m", "30s", "-1", "0", "1.5h", "250ms")] == [
+        300.0,
+        30.0,
+        -1.0,
+        0.0,
+        5400.0,
+        0.25,
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -203,6 +204,39 @@ class AsyncClient:
             self._models.GetModel, model_pb.GetModelRequest(id=model_id), timeout
         )
         return response.model
+
+    async def load_model(
+        self, model_id: str, *, keep_alive: float | None = None, timeout: float | None = None
+    ) -> model_pb.Model:
+        """Load a model now; ``keep_alive`` seconds after the last request (negative: keep)."""
+        request = model_pb.LoadModelRequest(id=model_id)
+        if keep_alive is not None:
+            request.keep_alive.FromTimedelta(datetime.timedelta(seconds=keep_alive))
+        response: model_pb.LoadModelResponse = await self._unary(
+            self._models.LoadModel, request, timeout
+        )
+        return response.model
+
+    async def unload_model(self, model_id: str, *, timeout: float | None = None) -> model_pb.Model:
+        """Unload a model once the requests running on it finish."""
+        response: model_pb.UnloadModelResponse = await self._unary(
+            self._models.UnloadModel, model_pb.UnloadModelRequest(id=model_id), timeout
+        )
+        return response.model
+
+    def pull_model(
+        self, reference: str, *, revision: str = "", timeout: float | None = None
+    ) -> AsyncStream[model_pb.PullModelResponse]:
+        """Have the core pull ``OWNER/REPO[:FILE]``: progress chunks, then the model."""
+        repository, _, file = reference.partition(":")
+        request = model_pb.PullModelRequest(repository=repository, file=file, revision=revision)
+        return AsyncStream(self._models.PullModel(request, **self._kw(timeout)))
+
+    async def delete_model(self, model_id: str, *, timeout: float | None = None) -> None:
+        """Unload a pulled model and delete its files from the core's store."""
+        await self._unary(
+            self._models.DeleteModel, model_pb.DeleteModelRequest(id=model_id), timeout
+        )
 
     async def health(self, *, timeout: float | None = 5.0) -> bool:
         """Whether the core answers its health check with SERVING."""

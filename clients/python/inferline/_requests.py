@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from inferline.v1 import chat_service_pb2 as chat_pb
@@ -117,7 +118,17 @@ def response_format(
     return out
 
 
+def keep_alive(seconds: float | duration_pb2.Duration) -> duration_pb2.Duration:
+    """Seconds (negative: keep loaded; 0: unload after the request) as a Duration."""
+    if isinstance(seconds, duration_pb2.Duration):
+        return seconds
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(seconds * 1e9))
+    return duration
+
+
 _CONVERT: dict[str, Callable[[Any], Any]] = {
+    "keep_alive": keep_alive,
     "tools": lambda tools: [tool(t) for t in tools],
     "tool_choice": tool_choice,
     "response_format": response_format,
