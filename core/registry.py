@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from core.config import ModelConfig, ModelType
-from core.engines.base import Embedder, Engine, TextGenerator
+from core.engines.base import Embedder, Engine, TextGenerator, Transcriber
 from core.errors import ModelLoadFailed, ModelNotFound, WrongModelType
 from core.loaders import Loader
 from core.scheduler import ModelWorker
@@ -44,8 +44,10 @@ SERVES: dict[str, frozenset[ModelType]] = {
     "chat": frozenset({"chat", "vision"}),
     "completion": frozenset({"chat", "completion"}),
     "embedding": frozenset({"embedding"}),
+    "transcription": frozenset({"audio"}),
+    "translation": frozenset({"audio"}),
 }
-EngineT = TypeVar("EngineT", TextGenerator, Embedder)
+EngineT = TypeVar("EngineT", TextGenerator, Embedder, Transcriber)
 
 
 def _size(path: str) -> int:
@@ -179,6 +181,17 @@ class Registry:
         if not isinstance(engine, Embedder):
             self._release(entry, keep_alive)
             raise WrongModelType(f"the model {entry.id!r} cannot embed", param="model")
+        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+
+    async def transcriber(
+        self, model_id: str, kind: str, keep_alive: float | None = None
+    ) -> Lease[Transcriber]:
+        """A lease on the speech model for a transcription or translation."""
+        entry = self.resolve(model_id, kind)
+        engine, worker = await self.load(entry, lease=True)
+        if not isinstance(engine, Transcriber):
+            self._release(entry, keep_alive)
+            raise WrongModelType(f"the model {entry.id!r} cannot transcribe", param="model")
         return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
 
     def _expiry(self, entry: Entry, keep_alive: float | None, now: float) -> float | None:

@@ -16,6 +16,7 @@ from core.config import Config, ModelConfig, parse_duration
 from core.loaders import engine_loader
 from core.registry import Registry
 from core.security import TokenInterceptor, server_credentials
+from core.services.audio import AudioServicer
 from core.services.chat import ChatServicer
 from core.services.completion import CompletionServicer
 from core.services.embedding import EmbeddingServicer
@@ -24,6 +25,7 @@ from core.services.unimplemented import add_unimplemented
 from core.store import Store
 from inferline.v1 import (
     audio_service_pb2,
+    audio_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     completion_service_pb2,
@@ -83,6 +85,9 @@ class CoreServer:
         )
         completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
             CompletionServicer(self.registry), self._server
+        )
+        audio_service_pb2_grpc.add_AudioServiceServicer_to_server(
+            AudioServicer(self.registry), self._server
         )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(self.registry), self._server

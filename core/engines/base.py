@@ -210,4 +210,72 @@ class Embedder(Protocol):
         """Free the model's memory."""
 
 
-Engine = TextGenerator | Embedder
+@dataclass(frozen=True, kw_only=True)
+class SpeechOptions:
+    """How to decode one audio file; ``None`` means the engine's default."""
+
+    translate: bool = False
+    language: str = ""
+    prompt: str = ""
+    temperature: float | None = None
+    beam_size: int | None = None
+    vad_filter: bool = False
+    word_timestamps: bool = False
+
+
+@dataclass(frozen=True)
+class SpokenWord:
+    """One word and its timing."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechSegment:
+    """A decoded stretch of speech."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+    words: tuple[SpokenWord, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpeechInfo:
+    """The audio as a whole: its language and length."""
+
+    language: str
+    language_probability: float
+    duration: float
+
+
+SpeechEvent = SpeechInfo | SpeechSegment
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """A loaded speech-to-text model. Calls come from one worker thread at a time."""
+
+    @property
+    def multilingual(self) -> bool:
+        """Whether the model knows languages other than English (and can translate)."""
+
+    def transcribe(
+        self, audio: bytes, options: SpeechOptions, *, cancel: threading.Event
+    ) -> Iterator[SpeechEvent]:
+        """The audio's info, then its segments as they are decoded."""
+
+    def close(self) -> None:
+        """Free the model's memory."""
+
+
+Engine = TextGenerator | Embedder | Transcriber

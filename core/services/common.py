@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.engines.base import (
     Finish,
@@ -21,10 +21,11 @@ from core.engines.base import (
     ToolCallDelta,
 )
 from core.errors import InvalidArgument
-from core.registry import Registry
+from core.registry import Lease, Registry
 from inferline.v1 import common_pb2 as pb
 
 MAX_CHOICES = 8
+E = TypeVar("E")
 MAX_TOP_LOGPROBS = 20
 _FINISH: dict[FinishReason, pb.FinishReason] = {
     FinishReason.STOP: pb.FINISH_REASON_STOP,
@@ -153,8 +154,19 @@ async def run(
     unloading) until its events end.
     """
     lease = await registry.text_model(request.model, kind, keep_alive(request))
+    return lease.id, leased_events(lease, make_work(lease.engine), context)
+
+
+def leased_events(
+    lease: Lease[Any], work: Callable[[threading.Event], Iterator[E]], context: Any
+) -> AsyncIterator[E]:
+    """Queue ``work`` on the leased model; its events, with the lease held until they end.
+
+    The RPC's end (client cancel, deadline) cancels the job and ends the lease too, so a
+    cancelled request never holds its model.
+    """
     try:
-        job = lease.worker.submit(make_work(lease.engine))
+        job = lease.worker.submit(work)
     except BaseException:
         lease.release()
         raise
@@ -165,14 +177,14 @@ async def run(
 
     context.add_done_callback(rpc_done)
 
-    async def events() -> AsyncIterator[GenerationEvent]:
+    async def events() -> AsyncIterator[E]:
         try:
             async for event in job.events():
                 yield event
         finally:
             lease.release()
 
-    return lease.id, events()
+    return events()
 
 
 def logprobs_pb(logprobs: tuple[TokenLogprob, ...] | list[TokenLogprob]) -> list[pb.TokenLogprob]:

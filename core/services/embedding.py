@@ -104,16 +104,16 @@ class EmbeddingServicer(pb_grpc.EmbeddingServiceServicer):
         """One vector per input, computed in batches on the model's thread."""
         inputs = _inputs(request)
         lease = await self._registry.embedder(request.model, common.keep_alive(request))
+        engine = lease.engine
         try:
-            engine = lease.engine
             matryoshka = self._registry.entry(lease.id).config.matryoshka
             options = _options(request, engine.dimensions, matryoshka)
             _check_ids(inputs, engine.vocab_size)
-            job = lease.worker.submit(_work(engine, inputs, options))
-            context.add_done_callback(lambda _: job.cancel.set())
-            results = [result async for result in job.events()]
-        finally:
+        except BaseException:
             lease.release()
+            raise
+        events = common.leased_events(lease, _work(engine, inputs, options), context)
+        results = [result async for result in events]
         matrix, tokens = results[0]
         return pb.EmbedResponse(
             model=lease.id,

@@ -44,7 +44,7 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
     """The proto description of a registry entry."""
     config = entry.config
     engine = entry.engine
-    context = engine.context_length if engine else config.context_length or 0
+    context = getattr(engine, "context_length", None) or config.context_length or 0
     dimensions = engine.dimensions if isinstance(engine, Embedder) else config.dimensions or 0
     return pb.Model(
         id=entry.id,

@@ -7,16 +7,12 @@ from typing import Any
 
 import grpc
 
-from inferline.v1 import audio_service_pb2_grpc, image_service_pb2_grpc
+from inferline.v1 import image_service_pb2_grpc
 
 _SERVICES = {
     "ImageService": (
         image_service_pb2_grpc,
         ["GenerateImage", "GenerateImageStream", "EditImage", "EditImageStream"],
-    ),
-    "AudioService": (
-        audio_service_pb2_grpc,
-        ["Transcribe", "TranscribeStream", "Translate", "TranslateStream"],
     ),
 }
 

@@ -50,13 +50,12 @@ async def test_default_model_answers(client: inferline.AsyncClient) -> None:
 async def test_full_queue_is_resource_exhausted_and_cancel_frees_the_model(
     client: inferline.AsyncClient,
 ) -> None:
-    running, waiting = client.chat_stream(**LONG), client.chat_stream(**LONG)
     running_started, waiting_started = asyncio.Event(), asyncio.Event()
-    tasks = [
-        asyncio.ensure_future(_consume(running, running_started)),
-        asyncio.ensure_future(_consume(waiting, waiting_started)),
-    ]
-    await running_started.wait()  # generating now; the other sits in the queue (max_queue=1)
+    running = client.chat_stream(**LONG)
+    tasks = [asyncio.ensure_future(_consume(running, running_started))]
+    await running_started.wait()  # generating now; the next one sits in the queue (max_queue=1)
+    waiting = client.chat_stream(**LONG)
+    tasks.append(asyncio.ensure_future(_consume(waiting, waiting_started)))
     await asyncio.sleep(0.3)
     assert not waiting_started.is_set()
     with pytest.raises(inferline.ResourceExhaustedError) as raised:
