@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 
 from inferline import AsyncClient, InferlineError
 from rest_bridge.access import AccessControl
+from rest_bridge.audio.controller import AudioController
 from rest_bridge.chat.controller import ChatController
 from rest_bridge.chat.function_calling import FunctionCallingController
 from rest_bridge.completions.controller import CompletionsController
@@ -89,6 +90,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
     }
     return Litestar(
         route_handlers=[
+            AudioController,
             ChatController,
             CompletionsController,
             EmbeddingsController,

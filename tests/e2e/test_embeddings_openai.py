@@ -106,7 +106,10 @@ def test_serve_backend_onnx_folder(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "model.onnx").symlink_to(bundled.path)
     (folder / "tokenizer.json").symlink_to(bundled.tokenizer)
-    with serve([str(folder), "--backend", "onnx", "--nctx", "256"], tmp_path) as running:
+    config = tmp_path / "config.toml"
+    config.write_text("[core]\ndefault_speech_models = false\n")
+    args = [str(folder), "--backend", "onnx", "--nctx", "256", "--config", str(config)]
+    with serve(args, tmp_path) as running:
         sdk = openai.OpenAI(base_url=running.base_url + "/v1", api_key="unused", max_retries=0)
         assert [m.id for m in sdk.models.list().data] == ["minilm"]
         result = sdk.embeddings.create(model="minilm", input=TEXTS[:1], encoding_format="float")

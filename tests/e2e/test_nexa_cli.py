@@ -22,7 +22,10 @@ def test_serve_onnx_model_positional(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "model.onnx").symlink_to(bundled.path)
     (folder / "tokenizer.json").symlink_to(bundled.tokenizer)
-    with serve(["onnx", str(folder), "-lp", "-mt", "TEXT_EMBEDDING"], tmp_path) as running:
+    config = tmp_path / "config.toml"
+    config.write_text("[core]\ndefault_speech_models = false\n")
+    args = ["onnx", str(folder), "-lp", "-mt", "TEXT_EMBEDDING", "--config", str(config)]
+    with serve(args, tmp_path) as running:
         models = _sdk(running.base_url).models.list().data
         assert [(m.id, (m.model_extra or {}).get("type")) for m in models] == [
             ("minilm", "embedding")
@@ -35,7 +38,7 @@ def test_serve_pulls_with_hf_then_serves_by_id(tiny_chat_gguf: Path, tmp_path: P
         config = tmp_path / "config.toml"
         config.write_text(
             f'[core]\nmodel_store = "{tmp_path / "store"}"\nhub_endpoint = "{hub.url}"\n'
-            "default_embedding_model = false\n"
+            "default_embedding_model = false\ndefault_speech_models = false\n"
         )
         with serve(
             ["tester/tiny", "-hf", "-mt", "NLP", "--config", str(config)], tmp_path

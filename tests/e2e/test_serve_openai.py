@@ -112,8 +112,8 @@ def test_completion_and_stream(client: openai.OpenAI) -> None:
 
 def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
     models = client.models.list().data
-    # The named model, and the bundled embedding model beside it.
-    assert [m.id for m in models] == [EMBEDDING_MODEL, MODEL]
+    # The named model, and the bundled embedding and speech models beside it.
+    assert [m.id for m in models] == [EMBEDDING_MODEL, MODEL, "whisper-base", "whisper-tiny.en"]
     model = client.models.retrieve(MODEL)
     assert model.id == MODEL
     assert model.object == "model"

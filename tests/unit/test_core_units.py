@@ -50,7 +50,7 @@ def test_config_file_is_read_and_flags_override(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
         f'[api]\naddress = "0.0.0.0:9000"\n[api.models.mine]\npath = "{model}"\n'
-        "context_length = 1024\n[core]\nthreads = 3\n"
+        "context_length = 1024\n[core]\nthreads = 3\ndefault_speech_models = false\n"
     )
     config = load_config(path, grpc_address="127.0.0.1:1")
     assert config.api.address == "0.0.0.0:9000"
@@ -67,15 +67,21 @@ def test_model_paths_pick_backend_and_type(tmp_path: Path) -> None:
     onnx, gguf = tmp_path / "enc.onnx", tmp_path / "e.gguf"
     onnx.write_bytes(b"")
     gguf.write_bytes(b"GGUF")
-    config = load_config(None)
+    path = tmp_path / "config.toml"
+    path.write_text("[core]\ndefault_speech_models = false\n")
+    config = load_config(path)
     models = resolve_models(config, str(onnx))
     assert (models["enc"].backend, models["enc"].type) == ("onnx", "embedding")
     assert list(models) == ["enc"]  # an embedding model named: no bundled one beside it
     models = resolve_models(config, str(gguf), model_type="embedding")
     assert (models["e"].backend, models["e"].type) == ("llama_cpp", "embedding")
-    path = tmp_path / "config.toml"
-    path.write_text("[core]\ndefault_embedding_model = false\n")
+    path.write_text("[core]\ndefault_embedding_model = false\ndefault_speech_models = false\n")
     assert list(resolve_models(load_config(path), str(gguf))) == ["e"]
+    whisper = tmp_path / "whisper"
+    whisper.mkdir()
+    (whisper / "model.bin").write_bytes(b"")
+    models = resolve_models(load_config(path), str(whisper))
+    assert (models["whisper"].backend, models["whisper"].type) == ("whisper", "audio")
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inferline import _channel, _requests
 from inferline.errors import from_rpc_error
+from inferline.v1 import audio_service_pb2 as audio_pb
+from inferline.v1 import audio_service_pb2_grpc as audio_grpc
 from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import chat_service_pb2_grpc as chat_grpc
 from inferline.v1 import completion_service_pb2 as completion_pb
@@ -89,6 +91,7 @@ class AsyncClient:
         self._chat = chat_grpc.ChatServiceStub(self._channel)
         self._completion = completion_grpc.CompletionServiceStub(self._channel)
         self._embedding = embedding_grpc.EmbeddingServiceStub(self._channel)
+        self._audio = audio_grpc.AudioServiceStub(self._channel)
         self._models = model_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -190,6 +193,66 @@ class AsyncClient:
             self._embedding.Embed, request, timeout
         )
         return response
+
+    async def transcribe(
+        self,
+        audio: bytes = b"",
+        *,
+        model: str = "",
+        request: audio_pb.TranscribeRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> audio_pb.TranscribeResponse:
+        """Write down speech in its own language. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
+        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        request = request or _requests.transcribe_request(model, audio, params)
+        response: audio_pb.TranscribeResponse = await self._unary(
+            self._audio.Transcribe, request, timeout
+        )
+        return response
+
+    def transcribe_stream(
+        self,
+        audio: bytes = b"",
+        *,
+        model: str = "",
+        request: audio_pb.TranscribeRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> AsyncStream[audio_pb.TranscribeStreamResponse]:
+        """As ``transcribe``, streamed: the info, each segment as decoded, then the whole."""
+        request = request or _requests.transcribe_request(model, audio, params)
+        return AsyncStream(self._audio.TranscribeStream(request, **self._kw(timeout)))
+
+    async def translate(
+        self,
+        audio: bytes = b"",
+        *,
+        model: str = "",
+        request: audio_pb.TranscribeRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> audio_pb.TranscribeResponse:
+        """Write down speech in English. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
+        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        request = request or _requests.transcribe_request(model, audio, params)
+        response: audio_pb.TranscribeResponse = await self._unary(
+            self._audio.Translate, request, timeout
+        )
+        return response
+
+    def translate_stream(
+        self,
+        audio: bytes = b"",
+        *,
+        model: str = "",
+        request: audio_pb.TranscribeRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> AsyncStream[audio_pb.TranscribeStreamResponse]:
+        """As ``translate``, streamed: the info, each segment as decoded, then the whole."""
+        request = request or _requests.transcribe_request(model, audio, params)
+        return AsyncStream(self._audio.TranslateStream(request, **self._kw(timeout)))
 
     async def list_models(self, *, timeout: float | None = None) -> list[model_pb.Model]:
         """Every model the core knows, loaded or not."""

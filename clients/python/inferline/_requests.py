@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
+from inferline.v1 import audio_service_pb2 as audio_pb
 from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import common_pb2 as common_pb
 from inferline.v1 import completion_service_pb2 as completion_pb
@@ -222,3 +223,10 @@ def embed_request(
     """Build an EmbedRequest from a model id, inputs and keywords (``dimensions``...)."""
     request = embedding_pb.EmbedRequest(model=model, inputs=embed_inputs(inputs))
     return _apply(request, params)
+
+
+def transcribe_request(
+    model: str, audio: bytes, params: Mapping[str, Any]
+) -> audio_pb.TranscribeRequest:
+    """Build a TranscribeRequest from a model id, the audio's bytes and keywords."""
+    return _apply(audio_pb.TranscribeRequest(model=model, audio=audio), params)

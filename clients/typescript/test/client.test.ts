@@ -74,7 +74,7 @@ test("embed returns one vector per input, in order", async () => {
 
 test("listModels lists the served models", async () => {
   const ids = (await core.client.listModels()).map((model) => model.id);
-  assert.deepEqual(ids, ["all-minilm-l6-v2", "gemma", "tiny-chat"]);
+  assert.deepEqual(ids, ["all-minilm-l6-v2", "gemma", "tiny-chat", "whisper-base", "whisper-tiny.en"]);
 });
 
 test("errors carry the status code, the reason and the field", async () => {
@@ -94,7 +94,7 @@ test("errors carry the status code, the reason and the field", async () => {
   });
 });
 
-test("services this server lacks answer Unimplemented", async () => {
+test("unimplemented services and unreadable audio are refused with their codes", async () => {
   await assert.rejects(core.client.generateImage({ prompt: "a cat" }), (error: unknown) => {
     assert.ok(error instanceof InferlineError);
     assert.equal(error.code, Code.Unimplemented);
@@ -102,7 +102,8 @@ test("services this server lacks answer Unimplemented", async () => {
     return true;
   });
   await assert.rejects(core.client.transcribe({ audio: new Uint8Array([1, 2, 3]) }), (error: unknown) => {
-    assert.ok(error instanceof InferlineError && error.code === Code.Unimplemented);
+    assert.ok(error instanceof InferlineError && error.code === Code.InvalidArgument);
+    assert.equal(error.param, "file"); // not audio: refused, naming the field
     return true;
   });
 });

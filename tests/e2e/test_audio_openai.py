@@ -1,0 +1,114 @@
+"""`/v1/audio/transcriptions` and `/v1/audio/translations` on `inferline serve` (the bundled
+Whisper models) with the openai SDK and raw multipart."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from core.config import ENGLISH_SPEECH_MODEL_ID
+from tests.e2e.serve import Served, serve
+
+
+def _post(served: Served, path: str, audio: bytes, **fields: Any) -> httpx.Response:
+    files = {"file": ("clip.wav", audio, "audio/wav")}
+    return httpx.post(served.base_url + path, files=files, data=fields, timeout=120)
+
+
+def test_sdk_transcription(client: openai.OpenAI, speech: dict[str, bytes]) -> None:
+    result = client.audio.transcriptions.create(
+        model=ENGLISH_SPEECH_MODEL_ID, file=("fox.wav", io.BytesIO(speech["en"]))
+    )
+    assert "fox" in result.text.lower()
+    default = client.audio.transcriptions.create(model="whisper-1", file=("fox.wav", speech["en"]))
+    assert "dog" in default.text.lower()  # OpenAI's model name reaches the default model
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK's, not ours
+def test_sdk_translation(client: openai.OpenAI, speech: dict[str, bytes]) -> None:
+    result = client.audio.translations.create(model="whisper-1", file=("de.wav", speech["de"]))
+    assert "morning" in result.text.lower()
+
+
+def test_formats(served: Served, speech: dict[str, bytes]) -> None:
+    model = {"model": ENGLISH_SPEECH_MODEL_ID}
+    text = _post(served, "/v1/audio/transcriptions", speech["en"], response_format="text", **model)
+    assert text.headers["content-type"].startswith("text/plain") and "fox" in text.text.lower()
+    srt = _post(
+        served, "/v1/audio/transcriptions", speech["en"], response_format="srt", **model
+    ).text
+    assert re.match(r"1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n.+\n", srt)
+    vtt = _post(
+        served, "/v1/audio/transcriptions", speech["en"], response_format="vtt", **model
+    ).text
+    assert vtt.startswith("WEBVTT\n\n")
+    assert re.search(r"\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}\n", vtt)
+    verbose = _post(
+        served,
+        "/v1/audio/transcriptions",
+        speech["en"],
+        response_format="verbose_json",
+        **{"timestamp_granularities[]": ["word", "segment"]},
+        **model,
+    ).json()
+    assert verbose["task"] == "transcribe" and verbose["language"] == "english"
+    assert verbose["duration"] > 2 and "fox" in verbose["text"].lower()
+    segment = verbose["segments"][0]
+    assert {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob"} <= set(
+        segment
+    )
+    assert any(w["word"].lower().strip(".,") == "fox" for w in verbose["words"])
+    translated = _post(
+        served, "/v1/audio/translations", speech["de"], response_format="verbose_json"
+    )
+    assert translated.json()["task"] == "translate"
+    assert json.loads(_post(served, "/v1/audio/translations", speech["de"]).text)["text"]
+
+
+@pytest.mark.parametrize(
+    ("audio", "fields", "param"),
+    [
+        (b"", {}, "file"),
+        (b"definitely not audio " * 100, {}, "file"),
+        (None, {"language": "xx"}, "language"),
+        (None, {"response_format": "xml"}, "response_format"),
+        (None, {"temperature": "warm"}, "temperature"),
+        (None, {"timestamp_granularities[]": "word"}, "timestamp_granularities[]"),
+    ],
+)
+def test_bad_input_is_400(
+    served: Served,
+    speech: dict[str, bytes],
+    audio: bytes | None,
+    fields: dict[str, str],
+    param: str,
+) -> None:
+    response = _post(
+        served, "/v1/audio/transcriptions", speech["en"] if audio is None else audio, **fields
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert httpx.get(served.base_url + "/health").status_code == 200
+
+
+def test_missing_file_and_json_body_are_400(served: Served) -> None:
+    as_json = httpx.post(served.base_url + "/v1/audio/transcriptions", json={"model": "whisper-1"})
+    assert as_json.status_code == 400
+    no_file = httpx.post(served.base_url + "/v1/audio/transcriptions", files={"model": (None, "x")})
+    assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"
+
+
+def test_file_over_the_limit_is_413(tiny_chat_gguf: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[api]\nmax_body_mb = 1\n")
+    with serve([str(tiny_chat_gguf), "--config", str(config)], tmp_path) as running:
+        response = _post(running, "/v1/audio/transcriptions", b"\0" * (2 * 1024 * 1024))
+        assert response.status_code == 413
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}

@@ -1,0 +1,101 @@
+"""AudioService over real gRPC: the bundled Whisper models on espeak-ng speech, and a tiny
+random Whisper for the fast paths and the errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import inferline
+from core.config import (
+    DEFAULT_SPEECH_MODEL_ID,
+    ENGLISH_SPEECH_MODEL_ID,
+    ModelConfig,
+    default_speech_configs,
+)
+from tests.integration.core_server import running_core
+
+
+@pytest.fixture(scope="module")
+async def client(
+    tiny_whisper: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[inferline.AsyncClient]:
+    models = {
+        **default_speech_configs(tmp_path_factory.mktemp("store")),
+        "tiny-whisper": ModelConfig(path=str(tiny_whisper), type="audio", backend="whisper"),
+    }
+    async with running_core(models) as (_, address), inferline.AsyncClient(address) as sdk:
+        yield sdk
+
+
+async def test_tiny_en_transcribes_the_fox(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    reply = await client.transcribe(speech["en"], model=ENGLISH_SPEECH_MODEL_ID, beam_size=5)
+    words = reply.text.lower()
+    for word in ("quick", "brown", "fox", "lazy", "dog"):
+        assert word in words
+    assert reply.info.language == "en"
+    assert 2 < reply.info.duration < 5
+    assert reply.segments and reply.segments[0].end > reply.segments[0].start
+
+
+async def test_base_detects_german_and_translates(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    heard = await client.transcribe(speech["de"])  # the default speech model: Whisper base
+    assert heard.model == DEFAULT_SPEECH_MODEL_ID
+    assert heard.info.language == "de"
+    english = await client.translate(speech["de"], beam_size=5)
+    assert "morning" in english.text.lower()
+
+
+async def test_stream_sends_info_segments_then_the_whole(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    kinds = []
+    async for chunk in client.transcribe_stream(
+        speech["en"], model=ENGLISH_SPEECH_MODEL_ID, word_timestamps=True
+    ):
+        kinds.append(chunk.WhichOneof("chunk"))
+        if chunk.HasField("final"):
+            final = chunk.final
+    assert kinds[0] == "info" and kinds[-1] == "final"
+    assert kinds.count("segment") == len(final.segments) >= 1
+    assert final.segments[0].words and final.segments[0].words[0].word.strip()
+
+
+async def test_tiny_random_whisper_runs(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    reply = await client.transcribe(speech["en"], model="tiny-whisper", temperature=0.0)
+    assert reply.model == "tiny-whisper"
+    assert reply.info.duration > 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"audio": b""}, "file"),
+        ({"audio": b"this is not audio at all" * 50}, "file"),
+        ({"language": "xx"}, "language"),
+        ({"language": "de", "model": ENGLISH_SPEECH_MODEL_ID}, "language"),
+        ({"beam_size": 99}, "beam_size"),
+    ],
+)
+async def test_bad_input_is_invalid_argument(
+    client: inferline.AsyncClient, speech: dict[str, bytes], kwargs: dict[str, object], param: str
+) -> None:
+    kwargs = {"audio": speech["en"], "model": "tiny-whisper", **kwargs}
+    with pytest.raises(inferline.InvalidArgumentError) as raised:
+        await client.transcribe(**kwargs)  # type: ignore[arg-type]
+    assert raised.value.param == param
+
+
+async def test_english_only_model_cannot_translate(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    with pytest.raises(inferline.InvalidArgumentError, match="English-only"):
+        await client.translate(speech["de"], model=ENGLISH_SPEECH_MODEL_ID)
