@@ -300,7 +300,8 @@ def model_from_path(
     path: str, backend: Backend | None = None, model_type: ModelType | None = None
 ) -> ModelConfig:
     """A model served from a path: ONNX for .onnx files (an embedding model), Whisper for a
-    CTranslate2 folder (model.bin), else a GGUF (a chat model), unless told otherwise."""
+    CTranslate2 folder (model.bin), diffusers for a pipeline folder (model_index.json), else a
+    GGUF (a chat model), unless told otherwise."""
     whisper = (Path(path).expanduser() / "model.bin").is_file()
     guess: Backend = (
         "onnx" if Path(path).suffix == ".onnx" else "whisper" if whisper else "llama_cpp"

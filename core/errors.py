@@ -59,10 +59,6 @@ class QueueFull(CoreError):
         self.retry_after_s = retry_after_s
 
 
-class NotImplementedYet(CoreError):
-    """The RPC exists in the schema but this server does not implement it yet."""
-
-
 class ShuttingDown(CoreError):
     """The server is stopping and takes no new work."""
 
@@ -74,7 +70,6 @@ _TABLE: dict[type[CoreError], tuple[grpc.StatusCode, str]] = {
     WrongModelType: (grpc.StatusCode.INVALID_ARGUMENT, "WRONG_MODEL_TYPE"),
     ModelLoadFailed: (grpc.StatusCode.FAILED_PRECONDITION, "MODEL_LOAD_FAILED"),
     QueueFull: (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL"),
-    NotImplementedYet: (grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED"),
     ShuttingDown: (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
 }
 

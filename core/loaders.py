@@ -56,6 +56,16 @@ def engine_loader(config: Config) -> Loader:
             return WhisperEngine(
                 WhisperSettings(path=model.path, threads=core.thread_count, device=core.device)
             )
+        if model.backend == "diffusers" and model.type == "image":
+            try:
+                from core.engines.diffusion import DiffusionEngine, DiffusionSettings
+            except ImportError as error:
+                raise ModelLoadFailed(
+                    f"image models need torch and diffusers: pip install 'inferline[images]' ({error})"
+                ) from None
+            return DiffusionEngine(
+                DiffusionSettings(path=model.path, threads=core.thread_count, device=core.device)
+            )
         raise ModelLoadFailed(
             f"the {model.backend} backend cannot serve {model.type} models in this server"
         )

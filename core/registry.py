@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from core.config import ModelConfig, ModelType
-from core.engines.base import Embedder, Engine, TextGenerator, Transcriber
+from core.engines.base import Embedder, Engine, Painter, TextGenerator, Transcriber
 from core.errors import ModelLoadFailed, ModelNotFound, WrongModelType
 from core.loaders import Loader
 from core.scheduler import ModelWorker
@@ -46,8 +46,9 @@ SERVES: dict[str, frozenset[ModelType]] = {
     "embedding": frozenset({"embedding"}),
     "transcription": frozenset({"audio"}),
     "translation": frozenset({"audio"}),
+    "image": frozenset({"image"}),
 }
-EngineT = TypeVar("EngineT", TextGenerator, Embedder, Transcriber)
+EngineT = TypeVar("EngineT", TextGenerator, Embedder, Transcriber, Painter)
 
 
 def _size(path: str) -> int:
@@ -192,6 +193,15 @@ class Registry:
         if not isinstance(engine, Transcriber):
             self._release(entry, keep_alive)
             raise WrongModelType(f"the model {entry.id!r} cannot transcribe", param="model")
+        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+
+    async def painter(self, model_id: str, keep_alive: float | None = None) -> Lease[Painter]:
+        """A lease on the image model for a generation or an edit."""
+        entry = self.resolve(model_id, "image")
+        engine, worker = await self.load(entry, lease=True)
+        if not isinstance(engine, Painter):
+            self._release(entry, keep_alive)
+            raise WrongModelType(f"the model {entry.id!r} cannot make images", param="model")
         return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
 
     def _expiry(self, entry: Entry, keep_alive: float | None, now: float) -> float | None:

@@ -20,8 +20,8 @@ from core.services.audio import AudioServicer
 from core.services.chat import ChatServicer
 from core.services.completion import CompletionServicer
 from core.services.embedding import EmbeddingServicer
+from core.services.image import ImageServicer
 from core.services.models import ModelServicer
-from core.services.unimplemented import add_unimplemented
 from core.store import Store
 from inferline.v1 import (
     audio_service_pb2,
@@ -33,6 +33,7 @@ from inferline.v1 import (
     embedding_service_pb2,
     embedding_service_pb2_grpc,
     image_service_pb2,
+    image_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
 )
@@ -89,13 +90,15 @@ class CoreServer:
         audio_service_pb2_grpc.add_AudioServiceServicer_to_server(
             AudioServicer(self.registry), self._server
         )
+        image_service_pb2_grpc.add_ImageServiceServicer_to_server(
+            ImageServicer(self.registry), self._server
+        )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(self.registry), self._server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelServicer(self.registry, Store(core.store_path), core.hub_endpoint), self._server
         )
-        add_unimplemented(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health_servicer, self._server)
         names = [*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)

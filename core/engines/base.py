@@ -278,4 +278,54 @@ class Transcriber(Protocol):
         """Free the model's memory."""
 
 
-Engine = TextGenerator | Embedder | Transcriber
+@dataclass(frozen=True, kw_only=True)
+class ImageSpec:
+    """What to paint; with ``image`` it is an edit. ``None`` means the engine's default."""
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    n: int = 1
+    scheduler: str = ""
+    image: bytes | None = None
+    mask: bytes | None = None
+    strength: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageProgress:
+    """A denoising step of image ``image_index`` is done."""
+
+    image_index: int
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class MadeImage:
+    """A finished image, PNG encoded, and the seed that made it."""
+
+    png: bytes
+    seed: int
+
+
+ImageEvent = ImageProgress | MadeImage
+
+
+@runtime_checkable
+class Painter(Protocol):
+    """A loaded image model. Calls come from one worker thread at a time; ``cancel`` is
+    checked between denoising steps."""
+
+    def paint(self, spec: ImageSpec, *, cancel: threading.Event) -> Iterator[ImageEvent]:
+        """Progress after every step, then each image."""
+
+    def close(self) -> None:
+        """Free the model's memory."""
+
+
+Engine = TextGenerator | Embedder | Transcriber | Painter

@@ -105,7 +105,7 @@ async def test_prompt_longer_than_context_is_invalid(client: inferline.AsyncClie
     assert raised.value.reason == "CONTEXT_LENGTH_EXCEEDED"
 
 
-async def test_health_reflection_and_unimplemented(core: str) -> None:
+async def test_health_reflection_and_a_missing_model_kind(core: str) -> None:
     async with grpc.aio.insecure_channel(core) as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -118,8 +118,8 @@ async def test_health_reflection_and_unimplemented(core: str) -> None:
             await image_service_pb2_grpc.ImageServiceStub(channel).GenerateImage(
                 image_service_pb2.GenerateImageRequest()
             )
-        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "ImageService.GenerateImage" in (raised.value.details() or "")
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "no image model" in (raised.value.details() or "")
 
 
 async def test_models_are_listed_with_state(client: inferline.AsyncClient) -> None:

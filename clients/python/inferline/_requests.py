@@ -19,6 +19,7 @@ from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import common_pb2 as common_pb
 from inferline.v1 import completion_service_pb2 as completion_pb
 from inferline.v1 import embedding_service_pb2 as embedding_pb
+from inferline.v1 import image_service_pb2 as image_pb
 
 MessageLike = chat_pb.ChatMessage | Mapping[str, Any]
 # One text, several texts, one pre-tokenized input, or several: as OpenAI's ``input``.
@@ -230,3 +231,37 @@ def transcribe_request(
 ) -> audio_pb.TranscribeRequest:
     """Build a TranscribeRequest from a model id, the audio's bytes and keywords."""
     return _apply(audio_pb.TranscribeRequest(model=model, audio=audio), params)
+
+
+_DIFFUSION_FIELDS = frozenset(image_pb.DiffusionParams.DESCRIPTOR.fields_by_name)
+
+
+def _image_request(request: R, params: Mapping[str, Any], diffusion: image_pb.DiffusionParams) -> R:
+    rest = {}
+    for key, value in params.items():
+        if key in _DIFFUSION_FIELDS and value is not None:
+            setattr(diffusion, key, value)
+        else:
+            rest[key] = value
+    return _apply(request, rest)
+
+
+def generate_image_request(
+    model: str, prompt: str, params: Mapping[str, Any]
+) -> image_pb.GenerateImageRequest:
+    """Build a GenerateImageRequest; diffusion keywords (``width``, ``steps``, ``seed`` ...)
+    go into ``params``."""
+    request = image_pb.GenerateImageRequest(model=model, prompt=prompt)
+    return _image_request(request, params, request.params)
+
+
+def edit_image_request(
+    model: str, image: bytes, prompt: str, mask: bytes | None, params: Mapping[str, Any]
+) -> image_pb.EditImageRequest:
+    """Build an EditImageRequest for ``image`` (and an optional ``mask``)."""
+    request = image_pb.EditImageRequest(
+        model=model, prompt=prompt, image=common_pb.Image(data=image)
+    )
+    if mask is not None:
+        request.mask.CopyFrom(common_pb.Image(data=mask))
+    return _image_request(request, params, request.params)

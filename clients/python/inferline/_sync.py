@@ -20,6 +20,8 @@ from inferline.v1 import completion_service_pb2 as completion_pb
 from inferline.v1 import completion_service_pb2_grpc as completion_grpc
 from inferline.v1 import embedding_service_pb2 as embedding_pb
 from inferline.v1 import embedding_service_pb2_grpc as embedding_grpc
+from inferline.v1 import image_service_pb2 as image_pb
+from inferline.v1 import image_service_pb2_grpc as image_grpc
 from inferline.v1 import model_service_pb2 as model_pb
 from inferline.v1 import model_service_pb2_grpc as model_grpc
 
@@ -79,6 +81,7 @@ class Client:
         self._completion = completion_grpc.CompletionServiceStub(self._channel)
         self._embedding = embedding_grpc.EmbeddingServiceStub(self._channel)
         self._audio = audio_grpc.AudioServiceStub(self._channel)
+        self._image = image_grpc.ImageServiceStub(self._channel)
         self._models = model_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -236,6 +239,68 @@ class Client:
         """As ``translate``, streamed: the info, each segment as decoded, then the whole."""
         request = request or _requests.transcribe_request(model, audio, params)
         return Stream(self._audio.TranslateStream(request, **self._kw(timeout)))
+
+    def generate_image(
+        self,
+        prompt: str = "",
+        *,
+        model: str = "",
+        request: image_pb.GenerateImageRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> image_pb.GenerateImageResponse:
+        """Images (PNG) from a prompt. Keywords: ``width``, ``height``, ``steps``,
+        ``guidance_scale``, ``seed``, ``n``, ``negative_prompt``, ``scheduler``."""
+        request = request or _requests.generate_image_request(model, prompt, params)
+        response: image_pb.GenerateImageResponse = self._unary(
+            self._image.GenerateImage, request, timeout
+        )
+        return response
+
+    def generate_image_stream(
+        self,
+        prompt: str = "",
+        *,
+        model: str = "",
+        request: image_pb.GenerateImageRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Stream[image_pb.GenerateImageStreamResponse]:
+        """As ``generate_image``, with progress after every denoising step."""
+        request = request or _requests.generate_image_request(model, prompt, params)
+        return Stream(self._image.GenerateImageStream(request, **self._kw(timeout)))
+
+    def edit_image(
+        self,
+        image: bytes = b"",
+        prompt: str = "",
+        *,
+        mask: bytes | None = None,
+        model: str = "",
+        request: image_pb.EditImageRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> image_pb.EditImageResponse:
+        """A changed image; ``mask`` (white changes, black stays) inpaints. Keywords as
+        ``generate_image``, and ``strength``."""
+        request = request or _requests.edit_image_request(model, image, prompt, mask, params)
+        response: image_pb.EditImageResponse = self._unary(self._image.EditImage, request, timeout)
+        return response
+
+    def edit_image_stream(
+        self,
+        image: bytes = b"",
+        prompt: str = "",
+        *,
+        mask: bytes | None = None,
+        model: str = "",
+        request: image_pb.EditImageRequest | None = None,
+        timeout: float | None = None,
+        **params: Any,
+    ) -> Stream[image_pb.EditImageStreamResponse]:
+        """As ``edit_image``, with progress after every denoising step."""
+        request = request or _requests.edit_image_request(model, image, prompt, mask, params)
+        return Stream(self._image.EditImageStream(request, **self._kw(timeout)))
 
     def list_models(self, *, timeout: float | None = None) -> list[model_pb.Model]:
         """Every model the core knows, loaded or not."""

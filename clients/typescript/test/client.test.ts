@@ -94,11 +94,11 @@ test("errors carry the status code, the reason and the field", async () => {
   });
 });
 
-test("unimplemented services and unreadable audio are refused with their codes", async () => {
+test("a missing image model and unreadable audio are refused with their codes", async () => {
   await assert.rejects(core.client.generateImage({ prompt: "a cat" }), (error: unknown) => {
     assert.ok(error instanceof InferlineError);
-    assert.equal(error.code, Code.Unimplemented);
-    assert.match(error.message, /ImageService\.GenerateImage/);
+    assert.equal(error.code, Code.NotFound); // this core serves no image model
+    assert.match(error.message, /no image model/);
     return true;
   });
   await assert.rejects(core.client.transcribe({ audio: new Uint8Array([1, 2, 3]) }), (error: unknown) => {
