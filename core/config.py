@@ -85,6 +85,11 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     cors_enabled: bool = False
     cors_origins: list[str] = msgspec.field(default_factory=list)
     max_body_mb: float = 26.0  # OpenAI takes audio files up to 25 MB
+    # Images answered as `url` are written here and served back for url_ttl_s seconds.
+    output_folder: str = "~/.cache/inferline/outputs"
+    url_ttl_s: int = 3600
+    # Folders Nexa's `image_path` may read from; none by default.
+    image_folders: list[str] = msgspec.field(default_factory=list)
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -1,7 +1,8 @@
 """Who may call the bridge, and how much: API keys and rate limits, as ASGI middleware.
 
 Keys come from ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` and are compared in
-constant time; they are never logged. ``/health`` is open, so load balancers can probe it.
+constant time; they are never logged. ``/health`` is open, so load balancers can probe it, and
+so are stored images' random URLs.
 Each admitted request gets a meter in ``scope["state"]`` that the handlers charge tokens to.
 """
 
@@ -22,6 +23,8 @@ from rest_bridge.limits import Limiter
 from rest_bridge.settings import BridgeSettings
 
 OPEN_PATHS = frozenset({"/health"})
+# Stored images are served by unguessable names, like pre-signed URLs: no key needed.
+OPEN_PREFIXES = ("/v1/images/files/",)
 METER = "inferline_meter"
 
 
@@ -71,7 +74,13 @@ class AccessControl:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")
-        if scope["type"] != ScopeType.HTTP or scope["path"] in OPEN_PATHS or method == "OPTIONS":
+        path = scope["path"]
+        if (
+            scope["type"] != ScopeType.HTTP
+            or method == "OPTIONS"
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+        ):
             await self._app(scope, receive, send)
             return
         offered = _offered_key(scope)

@@ -28,6 +28,8 @@ from rest_bridge.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from rest_bridge.images.controller import ImagesController
+from rest_bridge.images.files import ImageFiles
 from rest_bridge.limits import Limiter
 from rest_bridge.models.controller import ModelsController
 from rest_bridge.settings import BridgeSettings
@@ -67,6 +69,7 @@ def _cors(settings: BridgeSettings) -> CORSConfig | None:
 def create_app(settings: BridgeSettings) -> Litestar:
     """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
     limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
+    files = ImageFiles(settings.output_folder, settings.url_ttl_s)
 
     @asynccontextmanager
     async def core_client(app: Litestar) -> AsyncIterator[None]:
@@ -95,11 +98,16 @@ def create_app(settings: BridgeSettings) -> Litestar:
             CompletionsController,
             EmbeddingsController,
             FunctionCallingController,
+            ImagesController,
             ModelsController,
             health,
         ],
         lifespan=[core_client],
-        dependencies={"client": Provide(_client, sync_to_thread=False)},
+        dependencies={
+            "client": Provide(_client, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "files": Provide(lambda: files, sync_to_thread=False),
+        },
         exception_handlers=handlers,
         request_max_body_size=settings.max_body_bytes,
         middleware=[DefineMiddleware(AccessControl, settings=settings, limiter=limiter)],

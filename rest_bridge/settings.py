@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -10,6 +11,7 @@ from core.config import Config
 from core.security import client_credentials
 
 DEFAULT_MAX_BODY_BYTES = 26 * 1024 * 1024
+DEFAULT_OUTPUT_FOLDER = Path("~/.cache/inferline/outputs").expanduser()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +33,9 @@ class BridgeSettings:
     cors_origins: tuple[str, ...] | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    output_folder: Path = DEFAULT_OUTPUT_FOLDER
+    url_ttl_s: int = 3600
+    image_folders: tuple[Path, ...] = ()
 
 
 def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
@@ -48,4 +53,7 @@ def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
         cors_origins=tuple(api.cors_origins or ["*"]) if api.cors_enabled else None,
         tls_cert=api.tls_cert,
         tls_key=api.tls_key,
+        output_folder=Path(api.output_folder).expanduser(),
+        url_ttl_s=api.url_ttl_s,
+        image_folders=tuple(Path(f).expanduser().resolve() for f in api.image_folders),
     )

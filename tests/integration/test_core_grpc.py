@@ -116,7 +116,7 @@ async def test_health_reflection_and_a_missing_model_kind(core: str) -> None:
         assert {"inferline.v1.ChatService", "inferline.v1.ModelService"} <= services
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await image_service_pb2_grpc.ImageServiceStub(channel).GenerateImage(
-                image_service_pb2.GenerateImageRequest()
+                image_service_pb2.GenerateImageRequest(prompt="a cat")
             )
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
         assert "no image model" in (raised.value.details() or "")

@@ -1,0 +1,44 @@
+"""Images answered as ``url``: written to the output folder under random names and served back
+until they expire. Nothing is written anywhere else; names are checked before any lookup."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
+ROUTE = "/v1/images/files"
+
+
+class ImageFiles:
+    """The output folder, with expiry."""
+
+    def __init__(self, folder: Path, ttl_s: int) -> None:
+        self._folder = folder
+        self._ttl = ttl_s
+
+    def save(self, png: bytes) -> str:
+        """Store a PNG; return its file name."""
+        self._folder.mkdir(parents=True, exist_ok=True)
+        self.prune()
+        name = f"{uuid.uuid4().hex}.png"
+        (self._folder / name).write_bytes(png)
+        return name
+
+    def path(self, name: str) -> Path | None:
+        """The stored file called ``name``, unless the name is foreign or the file expired."""
+        if not _NAME.match(name):
+            return None
+        path = self._folder / name
+        if not path.is_file() or path.stat().st_mtime + self._ttl < time.time():
+            return None
+        return path
+
+    def prune(self) -> None:
+        """Delete expired images."""
+        cutoff = time.time() - self._ttl
+        for path in self._folder.glob("*.png"):
+            if _NAME.match(path.name) and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
