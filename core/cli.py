@@ -73,6 +73,11 @@ def _nexa(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+_mmproj_option = click.option(
+    "--mmproj",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A vision model's projector GGUF: MODEL is then served as a vision model.",
+)
 _grpc_option = click.option(
     "--grpc-address", help=f"Where the core listens for gRPC [default: {DEFAULT_GRPC_ADDRESS}]."
 )
@@ -131,6 +136,7 @@ def _core_args(
 @_threads_option
 @_backend_option
 @_type_option
+@_mmproj_option
 @_nexa
 @_config_option
 def serve(
@@ -142,6 +148,7 @@ def serve(
     threads: int | None,
     backend: str | None,
     model_type: str | None,
+    mmproj: str | None,
     local_path: bool,
     nexa_type: str | None,
     huggingface: bool,
@@ -190,6 +197,7 @@ def serve(
 @_threads_option
 @_backend_option
 @_type_option
+@_mmproj_option
 @_nexa
 @_config_option
 def core(
@@ -199,6 +207,7 @@ def core(
     threads: int | None,
     backend: str | None,
     model_type: str | None,
+    mmproj: str | None,
     local_path: bool,
     nexa_type: str | None,
     huggingface: bool,
@@ -220,6 +229,7 @@ def core(
             context_length=nctx,
             backend=cast(Backend | None, backend),
             model_type=cast(ModelType | None, model_type),
+            mmproj=mmproj,
         )
     asyncio.run(run_core(config, models))
 

@@ -255,6 +255,7 @@ def resolve_models(
     context_length: int | None = None,
     backend: Backend | None = None,
     model_type: ModelType | None = None,
+    mmproj: str | None = None,
 ) -> dict[str, ModelConfig]:
     """The models to serve: MODEL from the command line, else the file's and the store's, else
     the default; plus the bundled embedding model when none of them embeds.
@@ -272,9 +273,9 @@ def resolve_models(
     if model and model in configured:
         models = {model: configured[model]}
     elif stored is not None:
-        models = {stored.id: model_from_path(str(stored.path), backend, model_type)}
+        models = {stored.id: model_from_path(str(stored.path), backend, model_type, mmproj)}
     elif model:
-        models = {_model_id(model): model_from_path(model, backend, model_type)}
+        models = {_model_id(model): model_from_path(model, backend, model_type, mmproj)}
     else:
         models = configured | {
             m.id: model_from_path(str(m.path), None, None)
@@ -295,26 +296,35 @@ def resolve_models(
     if config.core.default_speech_models and not hears:
         for name, speech in default_speech_configs(config.core.store_path).items():
             models.setdefault(name, speech)
-    for name, path in ((n, Path(m.path)) for n, m in models.items()):
-        if not path.exists():
-            raise ConfigError(f"model {name!r}: no file at {path}")
+    for name, m in models.items():
+        for path in (Path(m.path), *([Path(m.mmproj)] if m.mmproj else [])):
+            if not path.exists():
+                raise ConfigError(f"model {name!r}: no file at {path}")
     return models
 
 
 def model_from_path(
-    path: str, backend: Backend | None = None, model_type: ModelType | None = None
+    path: str,
+    backend: Backend | None = None,
+    model_type: ModelType | None = None,
+    mmproj: str | None = None,
 ) -> ModelConfig:
     """A model served from a path: ONNX for .onnx files (an embedding model), Whisper for a
     CTranslate2 folder (model.bin), diffusers for a pipeline folder (model_index.json), else a
     GGUF (a chat model), unless told otherwise."""
-    whisper = (Path(path).expanduser() / "model.bin").is_file()
-    guess: Backend = (
-        "onnx" if Path(path).suffix == ".onnx" else "whisper" if whisper else "llama_cpp"
-    )
+    folder = Path(path).expanduser()
+    guess: Backend = "llama_cpp"
+    if folder.suffix == ".onnx":
+        guess = "onnx"
+    elif (folder / "model.bin").is_file():
+        guess = "whisper"
+    elif (folder / "model_index.json").is_file():
+        guess = "diffusers"
     backend = backend or guess
-    types: dict[str, ModelType] = {"onnx": "embedding", "whisper": "audio"}
-    kind = model_type or types.get(backend, "chat")
-    return ModelConfig(path=str(Path(path).expanduser()), backend=backend, type=kind)
+    types: dict[str, ModelType] = {"onnx": "embedding", "whisper": "audio", "diffusers": "image"}
+    kind = model_type or ("vision" if mmproj else types.get(backend, "chat"))
+    projector = str(Path(mmproj).expanduser()) if mmproj else None
+    return ModelConfig(path=str(folder), backend=backend, type=kind, mmproj=projector)
 
 
 def _model_id(path: str) -> str:

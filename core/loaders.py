@@ -31,6 +31,7 @@ def engine_loader(config: Config) -> Loader:
                 gpu_layers=model.gpu_layers if model.gpu_layers is not None else gpu_layers,
                 chat_format=model.chat_format,
                 default_temperature=model.default_temperature,
+                mmproj=model.mmproj,
             )
             if model.type == "embedding":
                 from core.engines.llama_embed import LlamaEmbedder

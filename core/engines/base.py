@@ -100,6 +100,11 @@ class ChatTurn:
     name: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
+    # Encoded images, in order; ``text`` holds IMAGE_MARKER where each one goes.
+    images: tuple[bytes, ...] = ()
+
+
+IMAGE_MARKER = "<__media__>"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from llama_cpp import llama_grammar
 
 from core.engines import json_schema, tool_calls
 from core.engines.base import (
+    IMAGE_MARKER,
     Alternative,
     ChatOptions,
     ChatTurn,
@@ -37,6 +38,8 @@ from core.engines.base import (
 )
 from core.engines.chat_prompt import ChatFormatter
 from core.engines.stops import StopMatcher
+from core.engines.vision import MARKER as VISION_MARKER
+from core.engines.vision import VisionEncoder
 from core.errors import ContextLengthExceeded, InvalidArgument
 
 # llama.cpp's own defaults, used where a request leaves a parameter unset.
@@ -54,6 +57,7 @@ class LlamaSettings:
     gpu_layers: int = 0
     chat_format: str | None = None
     default_temperature: float | None = None
+    mmproj: str | None = None
 
 
 class LlamaEngine:
@@ -69,6 +73,11 @@ class LlamaEngine:
             verbose=False,
         )
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._vision: VisionEncoder | None = None
+        if settings.mmproj:
+            self._vision = VisionEncoder(
+                self._llm, settings.mmproj, threads=settings.threads, gpu=settings.gpu_layers != 0
+            )
         self._default_temperature = settings.default_temperature
         self._formatter = ChatFormatter(
             self._llm.metadata,
@@ -84,6 +93,8 @@ class LlamaEngine:
 
     def close(self) -> None:
         """Free the model's memory."""
+        if self._vision is not None:
+            self._vision.close()
         self._llm.close()
 
     def chat(
@@ -99,7 +110,19 @@ class LlamaEngine:
         use = options.tools
         offered = use.tools if use is not None and use.mode is not ToolMode.NONE else ()
         prompt = self._formatter.format(turns, offered)
-        tokens = self._llm.tokenize(prompt.text.encode(), add_bos=not prompt.has_bos, special=True)
+        images = [image for turn in turns for image in turn.images]
+        if images and self._vision is None:
+            raise InvalidArgument(
+                "this model does not accept images; serve a vision model (with its mmproj)",
+                param="messages",
+            )
+        if self._vision is not None and images:
+            text = prompt.text.replace(IMAGE_MARKER, VISION_MARKER)
+            tokens = self._vision.evaluate(self._llm, text, images)
+        else:
+            tokens = self._llm.tokenize(
+                prompt.text.encode(), add_bos=not prompt.has_bos, special=True
+            )
         stops = (*sampling.stop, *prompt.stops)
         grammar = _grammar(options)
         events = self._generate(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from core.engines.base import (
+    IMAGE_MARKER,
     ChatOptions,
     ChatTurn,
     Finish,
@@ -36,16 +37,21 @@ def _turn(message: pb.ChatMessage) -> ChatTurn:
     role = _ROLES.get(message.role)
     if role is None:
         raise InvalidArgument("every message needs a role", param="messages")
-    texts = []
+    texts, images = [], []
     for part in message.content:
-        if part.WhichOneof("part") != "text":
-            raise InvalidArgument("this server does not accept images yet", param="messages")
-        texts.append(part.text)
+        if part.WhichOneof("part") == "image":
+            if not part.image.data:
+                raise InvalidArgument("an image part carries no bytes", param="messages")
+            images.append(part.image.data)
+            texts.append(IMAGE_MARKER)
+        else:
+            texts.append(part.text.replace(IMAGE_MARKER, ""))  # text cannot place images
     calls = tuple(
         ToolCall(call.id, call.function.name, call.function.arguments)
         for call in message.tool_calls
     )
-    return ChatTurn(role, "".join(texts), message.name, calls, message.tool_call_id)
+    text = "".join(texts)
+    return ChatTurn(role, text, message.name, calls, message.tool_call_id, tuple(images))
 
 
 def _prepare(request: pb.ChatRequest) -> tuple[list[ChatTurn], Sampling, ChatOptions, int]:
