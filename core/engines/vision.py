@@ -19,6 +19,14 @@ from core.errors import ContextLengthExceeded, InvalidArgument
 MARKER = mtmd.mtmd_default_marker().decode()
 
 
+def _drop(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """mtmd logs every prompt it tokenizes: users' words stay out of the core's log."""
+
+
+_QUIET = llama_cpp.llama_log_callback(_drop)  # kept referenced: C holds the pointer
+mtmd.mtmd_helper_log_set(_QUIET, ctypes.c_void_p(0))
+
+
 class VisionEncoder:
     """The multimodal projector of one loaded model."""
 
