@@ -181,6 +181,8 @@ def serve(
     if config_path:
         bridge_args += ["--config", str(config_path)]
     core_args = _core_args(model, config_path, nctx, threads, grpc_address, backend, model_type)
+    if mmproj:
+        core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
     click.echo(
         f"inferline: REST on {scheme}://{host or rest_host}:{port or rest_port}, "

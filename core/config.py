@@ -88,8 +88,14 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # Images answered as `url` are written here and served back for url_ttl_s seconds.
     output_folder: str = "~/.cache/inferline/outputs"
     url_ttl_s: int = 3600
-    # Folders Nexa's `image_path` may read from; none by default.
+    # Folders image paths (Nexa's `image_path`, `file://` and plain paths in chat image parts)
+    # may read from; none by default.
     image_folders: list[str] = msgspec.field(default_factory=list)
+    # Chat images given as http(s) URLs: fetched by the bridge, never from private, loopback
+    # or link-local addresses unless listed here (IPs or CIDR ranges).
+    image_url_allowed: list[str] = msgspec.field(default_factory=list)
+    max_image_mb: float = 20.0
+    image_fetch_timeout_s: float = 10.0
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -36,6 +36,9 @@ class BridgeSettings:
     output_folder: Path = DEFAULT_OUTPUT_FOLDER
     url_ttl_s: int = 3600
     image_folders: tuple[Path, ...] = ()
+    image_url_allowed: tuple[str, ...] = ()
+    max_image_bytes: int = 20 * 1024 * 1024
+    image_fetch_timeout_s: float = 10.0
 
 
 def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
@@ -56,4 +59,7 @@ def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
         output_folder=Path(api.output_folder).expanduser(),
         url_ttl_s=api.url_ttl_s,
         image_folders=tuple(Path(f).expanduser().resolve() for f in api.image_folders),
+        image_url_allowed=tuple(api.image_url_allowed),
+        max_image_bytes=int(api.max_image_mb * 1024 * 1024),
+        image_fetch_timeout_s=api.image_fetch_timeout_s,
     )

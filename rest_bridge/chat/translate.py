@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from inferline.v1 import chat_service_pb2 as pb
@@ -49,18 +50,34 @@ def _reject_unsupported(request: ChatCompletionRequest) -> None:
         raise APIError(400, "logprobs must be a boolean", param="logprobs")
 
 
-def _message_pb(message: Message, index: int) -> pb.ChatMessage:
+Images = Mapping[tuple[int, int], tuple[bytes, str]]  # (message, part) -> bytes, MIME
+
+
+def image_parts(request: ChatCompletionRequest) -> list[tuple[int, int, ImagePart]]:
+    """Every image part, with its message's and its own position."""
+    return [
+        (index, position, part)
+        for index, message in enumerate(request.messages)
+        if isinstance(message.content, list)
+        for position, part in enumerate(message.content)
+        if isinstance(part, ImagePart)
+    ]
+
+
+def _message_pb(message: Message, index: int, images: Images) -> pb.ChatMessage:
     parts = []
     if isinstance(message.content, str):
         parts.append(common_pb2.ContentPart(text=message.content))
-    for part in message.content if isinstance(message.content, list) else ():
+    for position, part in enumerate(message.content if isinstance(message.content, list) else ()):
         if isinstance(part, ImagePart):
-            raise APIError(
-                400,
-                "images are not supported by this server yet",
-                param=f"messages[{index}].content",
-            )
-        parts.append(common_pb2.ContentPart(text=part.text))
+            if (index, position) not in images:
+                raise APIError(
+                    400, "this endpoint takes no images", param=f"messages[{index}].content"
+                )
+            data, mime = images[index, position]
+            parts.append(common_pb2.ContentPart(image=common_pb2.Image(data=data, mime_type=mime)))
+        else:
+            parts.append(common_pb2.ContentPart(text=part.text))
     calls = [
         common_pb2.ToolCall(
             id=call.id,
@@ -121,7 +138,7 @@ def _response_format_pb(request: ChatCompletionRequest) -> common_pb2.ResponseFo
     return out
 
 
-def request_pb(request: ChatCompletionRequest) -> pb.ChatRequest:
+def request_pb(request: ChatCompletionRequest, images: Images | None = None) -> pb.ChatRequest:
     """The ChatRequest for an OpenAI chat completions request."""
     _reject_unsupported(request)
     if not request.messages:
@@ -133,7 +150,7 @@ def request_pb(request: ChatCompletionRequest) -> pb.ChatRequest:
         sampling.top_logprobs = request.top_logprobs
     return pb.ChatRequest(
         model=request.model,
-        messages=[_message_pb(m, i) for i, m in enumerate(request.messages)],
+        messages=[_message_pb(m, i, images or {}) for i, m in enumerate(request.messages)],
         sampling=sampling,
         tools=_tools_pb(request),
         tool_choice=_tool_choice_pb(request.tool_choice),

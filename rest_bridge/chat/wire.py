@@ -9,10 +9,12 @@ import msgspec
 from rest_bridge.sampling import GenerationFields
 
 
-class ImageURL(msgspec.Struct):
-    """``image_url`` of a content part."""
+class ImageURL(msgspec.Struct, kw_only=True):
+    """``image_url`` of a content part: OpenAI's ``url`` (data:, http(s)://, or, where
+    allowed, a path or file://), or Nexa's ``path``."""
 
-    url: str
+    url: str | None = None
+    path: str | None = None
     detail: str | None = None
 
 

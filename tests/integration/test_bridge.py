@@ -110,7 +110,7 @@ async def test_unknown_route_and_wrong_method(http: AsyncTestClient[Any]) -> Non
                     }
                 ]
             },
-            "messages[0].content",
+            "messages[0].content[0].image_url",
         ),
         ({"messages": HI, "temperature": 9}, "temperature"),
         ({"messages": []}, "messages"),
