@@ -9,7 +9,6 @@ tool calls are cut out of the text by a shaper (``tool_calls``).
 
 from __future__ import annotations
 
-import codecs
 import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -37,7 +36,7 @@ from core.engines.base import (
     ToolMode,
 )
 from core.engines.chat_prompt import ChatFormatter
-from core.engines.stops import StopMatcher
+from core.engines.token_stream import Logprob, TokenStream
 from core.engines.vision import MARKER as VISION_MARKER
 from core.engines.vision import VisionEncoder
 from core.errors import ContextLengthExceeded, InvalidArgument
@@ -124,12 +123,12 @@ class LlamaEngine:
                 prompt.text.encode(), add_bos=not prompt.has_bos, special=True
             )
         stops = (*sampling.stop, *prompt.stops)
-        grammar = _grammar(options)
+        grammar = grammar_for(options)
         events = self._generate(
             tokens, sampling, stops, index=index, cancel=cancel, grammar=grammar
         )
         shaper = tool_calls.shaper(use) if use is not None else None
-        return events if shaper is None else _shaped(events, shaper)
+        return events if shaper is None else shaped(events, shaper)
 
     def complete(
         self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
@@ -171,56 +170,35 @@ class LlamaEngine:
     ) -> Iterator[GenerationEvent]:
         budget = self._check_fits(len(prompt), sampling)
         self._llm.set_seed(sampling.seed if sampling.seed is not None else secrets.randbelow(2**31))
+        stream = TokenStream(
+            index=index,
+            prompt=prompt,
+            budget=budget,
+            stops=stops,
+            detokenize=lambda token, before: self._llm.detokenize([token], prev_tokens=before),
+            is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
+            logprob=self._logprob_of(-1, sampling.top_logprobs) if sampling.logprobs else None,
+        )
         tokens = self._sample(prompt, sampling, grammar)
-        matcher = StopMatcher(stops)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        produced: list[int] = []
-        reason = FinishReason.LENGTH
         try:
             for token in tokens:
                 if cancel.is_set():
                     return
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    reason = FinishReason.STOP
-                    break
-                piece = self._llm.detokenize([token], prev_tokens=prompt + produced)
-                produced.append(token)
-                text = matcher.feed(decoder.decode(piece))
-                logprobs = (self._logprob(token, piece, sampling.top_logprobs),)
-                if text or sampling.logprobs:
-                    yield TextDelta(index, text, logprobs if sampling.logprobs else ())
-                if matcher.stopped:
-                    reason = FinishReason.STOP
-                    break
-                if len(produced) >= budget:
+                yield from stream.feed(token)
+                if stream.done:
                     break
         finally:
             tokens.close()
-        tail = matcher.feed(decoder.decode(b"", final=True)) + matcher.flush()
-        if tail:
-            yield TextDelta(index, tail)
-        yield Finish(index, reason, len(prompt), len(produced))
+        yield from stream.finish()
 
-    def _logprob(self, token: int, piece: bytes, top: int) -> TokenLogprob:
-        """The token's log probability under the logits it was sampled from (the last row
-        llama.cpp computed), and the ``top`` most likely tokens there."""
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(self._llm.ctx, -1), shape=(self._llm.n_vocab(),)
-        ).astype(np.float64)
-        shifted = logits - logits.max()
-        logprobs = shifted - np.log(np.exp(shifted).sum())
-        best: list[int] = [int(t) for t in np.argsort(-logprobs)[:top]] if top else []
-        alternatives = tuple(
-            Alternative(self._text(t), float(logprobs[t]), self._bytes(t)) for t in best
+    def _logprob_of(self, row: int, top: int) -> Logprob:
+        """Log probabilities from logits row ``row`` of the context (-1: the last)."""
+        return lambda token, piece: logprob(
+            self._llm.ctx, row, self._llm.n_vocab(), token, piece, top, self._bytes
         )
-        text = piece.decode("utf-8", errors="replace")
-        return TokenLogprob(text, float(logprobs[token]), piece, alternatives)
 
     def _bytes(self, token: int) -> bytes:
         return bytes(self._llm.detokenize([token], special=True))
-
-    def _text(self, token: int) -> str:
-        return self._bytes(token).decode("utf-8", errors="replace")
 
     def _sample(
         self, prompt: list[int], sampling: Sampling, grammar: str | None
@@ -250,7 +228,7 @@ def _compiled(grammar: str) -> llama_grammar.LlamaGrammar:
     return llama_grammar.LlamaGrammar.from_string(grammar, verbose=False)
 
 
-def _grammar(options: ChatOptions) -> str | None:
+def grammar_for(options: ChatOptions) -> str | None:
     """The grammar that constrains this answer, if any."""
     use = options.tools
     if use is not None and use.mode in (ToolMode.FUNCTION, ToolMode.REQUIRED):
@@ -260,7 +238,7 @@ def _grammar(options: ChatOptions) -> str | None:
     return None
 
 
-def _shaped(
+def shaped(
     events: Iterator[GenerationEvent], shaper: tool_calls.Shaper
 ) -> Iterator[GenerationEvent]:
     """Pass generation events through a tool-call shaper; text that holds a call becomes
@@ -309,3 +287,30 @@ def _bias_processor(bias: Mapping[int, float], vocab_size: int) -> _Processor:
         return scores
 
     return apply
+
+
+def logprob(
+    ctx: llama_cpp.llama_context_p,
+    row: int,
+    vocab_size: int,
+    token: int,
+    piece: bytes,
+    top: int,
+    token_bytes: Callable[[int], bytes],
+) -> TokenLogprob:
+    """A token's log probability under the logits it was sampled from, and the ``top`` most
+    likely tokens there."""
+    logits = np.ctypeslib.as_array(
+        llama_cpp.llama_get_logits_ith(ctx, row), shape=(vocab_size,)
+    ).astype(np.float64)
+    shifted = logits - logits.max()
+    logprobs = shifted - np.log(np.exp(shifted).sum())
+    best = [int(t) for t in np.argsort(-logprobs)[:top]] if top else []
+    alternatives = []
+    for t in best:
+        raw = token_bytes(t)
+        alternatives.append(
+            Alternative(raw.decode("utf-8", errors="replace"), float(logprobs[t]), raw)
+        )
+    text = piece.decode("utf-8", errors="replace")
+    return TokenLogprob(text, float(logprobs[token]), piece, tuple(alternatives))
