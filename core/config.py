@@ -61,6 +61,9 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     matryoshka: bool = False
     mmproj: str | None = None
     gpu_layers: int | None = None
+    # Requests a llama.cpp text model serves at once (continuous batching), each with
+    # context_length tokens; unset: [core] parallel. Vision models serve one at a time.
+    parallel: int | None = None
     # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
     # once), "-1" (keep); unset: [core] keep_alive.
     keep_alive: str | None = None
@@ -138,6 +141,8 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     keep_alive: str = "5m"
     # Unload least recently used models to keep the loaded ones' files under this; 0: no limit.
     memory_budget_mb: int = 0
+    # Requests each llama.cpp text model serves at once, batched into shared decode steps.
+    parallel: int = 4
     # Serve the bundled embedding model when no embedding model is configured.
     default_embedding_model: bool = True
     # Serve the bundled Whisper models (base, then tiny.en) when no audio model is configured.

@@ -37,6 +37,11 @@ def engine_loader(config: Config) -> Loader:
                 from core.engines.llama_embed import LlamaEmbedder
 
                 return LlamaEmbedder(settings)
+            parallel = model.parallel or core.parallel
+            if parallel > 1 and not model.mmproj:
+                from core.engines.llama_batch import BatchedLlamaEngine
+
+                return BatchedLlamaEngine(settings, parallel)
             return LlamaEngine(settings)
         if model.backend == "onnx" and model.type == "embedding":
             from core.engines.onnx_embed import OnnxEmbedder, OnnxSettings

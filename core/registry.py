@@ -239,7 +239,8 @@ class Registry:
                     raise ModelLoadFailed(
                         f"the model {entry.id!r} failed to load: {error}"
                     ) from None
-                entry.worker = ModelWorker(entry.id, self._max_queue)
+                threads = int(getattr(entry.engine, "parallel", 1))
+                entry.worker = ModelWorker(entry.id, self._max_queue, threads=threads)
                 entry.state, entry.error = State.LOADED, ""
                 entry.size = _size(entry.config.path)
                 log.info("loaded %s", entry.id)

@@ -70,14 +70,20 @@ class ModelWorker:
     place back at once, rather than when the worker reaches it.
     """
 
-    def __init__(self, name: str, max_queue: int) -> None:
+    def __init__(self, name: str, max_queue: int, *, threads: int = 1) -> None:
         self.name = name
         self._max_queue = max_queue
         self._waiting: deque[Job[Any]] = deque()
         self._ready = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._loop, name=f"model:{name}", daemon=True)
-        self._thread.start()
+        # One thread for a model that runs one request at a time; a batching engine gets one
+        # per slot, each relaying its request while the engine decodes them all together.
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"model:{name}:{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, work: Callable[[threading.Event], Iterator[E]]) -> Job[E]:
         """Queue work; raise QueueFull at once when the queue is full."""
@@ -107,5 +113,6 @@ class ModelWorker:
         """Stop taking jobs, let queued ones finish, and end the thread."""
         with self._ready:
             self._closing = True
-            self._ready.notify()
-        self._thread.join(timeout)
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)

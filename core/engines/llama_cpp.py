@@ -42,7 +42,7 @@ from core.engines.vision import VisionEncoder
 from core.errors import ContextLengthExceeded, InvalidArgument
 
 # llama.cpp's own defaults, used where a request leaves a parameter unset.
-_DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}
+DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}
 _Processor = Callable[[npt.NDArray[np.intc], npt.NDArray[np.single]], npt.NDArray[np.single]]
 
 
@@ -212,10 +212,10 @@ class LlamaEngine:
             processors = llama_cpp.LogitsProcessorList([bias])
         return self._llm.generate(
             prompt,
-            temp=_DEFAULTS["temperature"] if temperature is None else temperature,
-            top_p=_pick(sampling.top_p, _DEFAULTS["top_p"]),
-            top_k=int(_pick(sampling.top_k, _DEFAULTS["top_k"])),
-            min_p=_pick(sampling.min_p, _DEFAULTS["min_p"]),
+            temp=DEFAULTS["temperature"] if temperature is None else temperature,
+            top_p=_pick(sampling.top_p, DEFAULTS["top_p"]),
+            top_k=int(_pick(sampling.top_k, DEFAULTS["top_k"])),
+            min_p=_pick(sampling.min_p, DEFAULTS["min_p"]),
             repeat_penalty=_pick(sampling.repeat_penalty, 1.0),
             presence_penalty=_pick(sampling.presence_penalty, 0.0),
             frequency_penalty=_pick(sampling.frequency_penalty, 0.0),

@@ -28,7 +28,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[infe
     store: Path = tmp_path_factory.mktemp("store")
     models = {DEFAULT_MODEL_ID: default_model_config(store)}
     async with (
-        running_core(models, max_queue=1) as (_, address),
+        running_core(models, max_queue=1, parallel=1) as (_, address),
         inferline.AsyncClient(address) as sdk,
     ):
         yield sdk

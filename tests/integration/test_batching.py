@@ -1,0 +1,97 @@
+"""Continuous batching on one model: many requests share each decode step (tiny model for
+exactness, the default model where a request must run long enough to cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import inferline
+from core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
+from tests.integration.core_server import running_core
+
+HI = [{"role": "user", "content": "hi"}]
+QUIET = {"default_embedding_model": False, "default_speech_models": False}
+
+
+@pytest.fixture(scope="module")
+async def client(tiny_chat_gguf: Path) -> AsyncIterator[inferline.AsyncClient]:
+    models = {"tiny": ModelConfig(path=str(tiny_chat_gguf), context_length=512, parallel=4)}
+    async with running_core(models, **QUIET) as (_, address), inferline.AsyncClient(address) as sdk:
+        yield sdk
+
+
+async def _stream(client: inferline.AsyncClient, prompt: str, max_tokens: int) -> tuple[str, int]:
+    text, usage = "", 0
+    messages = [{"role": "user", "content": prompt}]
+    async for chunk in client.chat_stream(messages=messages, max_tokens=max_tokens, temperature=0):
+        if chunk.HasField("delta"):
+            text += chunk.delta.content
+        else:
+            usage = chunk.final.usage.completion_tokens
+    return text, usage
+
+
+async def test_eight_concurrent_streams_complete_exactly(client: inferline.AsyncClient) -> None:
+    lengths = [5, 17, 40, 64, 8, 100, 33, 71]
+    results = await asyncio.gather(
+        *(_stream(client, f"request {i}", n) for i, n in enumerate(lengths))
+    )
+    assert [usage for _, usage in results] == lengths
+    assert all(text for text, _ in results)
+
+
+async def test_greedy_text_is_the_same_alone_and_in_a_batch(client: inferline.AsyncClient) -> None:
+    alone = await _stream(client, "tell me", 48)
+    crowd = await asyncio.gather(
+        _stream(client, "tell me", 48),
+        *(_stream(client, f"noise {i} " * (i + 1), 60) for i in range(5)),
+    )
+    assert crowd[0] == alone
+
+
+async def test_a_prompt_longer_than_a_slot_is_refused(client: inferline.AsyncClient) -> None:
+    with pytest.raises(inferline.InvalidArgumentError) as raised:
+        await client.complete(prompt="the " * 700, max_tokens=2)
+    assert raised.value.reason == "CONTEXT_LENGTH_EXCEEDED"
+    assert (await client.complete(prompt="the", max_tokens=2)).usage.completion_tokens == 2
+
+
+async def test_n_choices_seeds_and_grammars_in_the_batch(client: inferline.AsyncClient) -> None:
+    first = await client.chat(messages=HI, max_tokens=6, n=3, seed=5, temperature=1.0)
+    again = await client.chat(messages=HI, max_tokens=6, n=3, seed=5, temperature=1.0)
+    assert [c.index for c in first.choices] == [0, 1, 2]
+    assert first.choices[0].message.content[0].text == again.choices[0].message.content[0].text
+
+
+@pytest.mark.default_model
+async def test_a_cancelled_stream_frees_its_slot(tmp_path_factory: pytest.TempPathFactory) -> None:
+    models = {DEFAULT_MODEL_ID: default_model_config(tmp_path_factory.mktemp("store"))}
+    long = {
+        "messages": [{"role": "user", "content": "Tell a long story."}],
+        "max_tokens": 2000,
+        "temperature": 1.0,
+    }
+    async with (
+        running_core(models, parallel=2, **QUIET) as (_, address),
+        inferline.AsyncClient(address) as client,
+    ):
+        streams = [client.chat_stream(**long, seed=s) for s in (1, 2)]
+        readers = [aiter(s) for s in streams]
+        for reader in readers:
+            await anext(reader)  # both slots are generating
+        waiting = asyncio.ensure_future(client.chat(messages=HI, max_tokens=3))
+        for _ in range(20):
+            await anext(readers[0])
+            await anext(readers[1])
+        assert not waiting.done()  # no slot free
+        streams[0].cancel()
+        started = time.monotonic()
+        reply = await asyncio.wait_for(waiting, 20)
+        assert reply.usage.completion_tokens == 3
+        assert time.monotonic() - started < 3  # it started at once, beside the other stream
+        streams[1].cancel()
