@@ -214,15 +214,13 @@ class BatchedLlamaEngine:
             add(llama_cpp.llama_sampler_init_logit_bias(self._n_vocab, len(biases), biases))
         if grammar is not None:
             add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root"))
-        add(
-            llama_cpp.llama_sampler_init_penalties(
-                self._n_vocab,
-                64,
-                _pick(sampling.repeat_penalty, 1.0),
-                _pick(sampling.frequency_penalty, 0.0),
-                _pick(sampling.presence_penalty, 0.0),
-            )
+        penalties = (
+            _pick(sampling.repeat_penalty, 1.0),
+            _pick(sampling.frequency_penalty, 0.0),
+            _pick(sampling.presence_penalty, 0.0),
         )
+        if penalties != (1.0, 0.0, 0.0):  # neutral penalties would still walk the vocabulary
+            add(llama_cpp.llama_sampler_init_penalties(self._n_vocab, 64, *penalties))
         temperature = sampling.temperature
         if temperature is None:
             temperature = self._default_temperature
