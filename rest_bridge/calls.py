@@ -42,6 +42,17 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise APIError(400, f"the request body is not valid JSON: {error}") from None
 
 
+def form_number(form: Any, key: str, kind: type[int] | type[float]) -> Any:
+    """A numeric multipart field, or None when absent; anything else is a 400 naming it."""
+    value = form.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise APIError(400, f"{key} must be a number", param=key) from None
+
+
 async def _disconnected(request: Request[Any, Any, Any]) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass

@@ -12,22 +12,12 @@ from litestar.di import NamedDependency
 from inferline import AsyncClient
 from inferline.v1 import audio_service_pb2 as pb
 from rest_bridge.audio import formats
-from rest_bridge.calls import unless_disconnected
+from rest_bridge.calls import form_number, unless_disconnected
 from rest_bridge.errors import APIError
 
 # OpenAI's model names for its Whisper: served by the default speech model.
 ALIASES = {"whisper-1": ""}
 GRANULARITIES = {"word", "segment"}
-
-
-def _number(form: Any, key: str, kind: type[int] | type[float]) -> Any:
-    value = form.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise APIError(400, f"{key} must be a number", param=key) from None
 
 
 async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeRequest, str, set[str]]:
@@ -66,8 +56,8 @@ async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeReques
         mime_type=upload.content_type or "",
         language=str(form.get("language") or ""),
         prompt=str(form.get("prompt") or ""),
-        temperature=_number(form, "temperature", float),
-        beam_size=_number(form, "beam_size", int),
+        temperature=form_number(form, "temperature", float),
+        beam_size=form_number(form, "beam_size", int),
         word_timestamps="word" in granularities,
     )
     return call, response_format, granularities

@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from litestar.response import File
 
 from inferline import AsyncClient
-from rest_bridge.calls import decode, unless_disconnected
+from rest_bridge.calls import decode, form_number, unless_disconnected
 from rest_bridge.errors import APIError
 from rest_bridge.images import translate
 from rest_bridge.images.files import ROUTE, ImageFiles
@@ -25,16 +25,6 @@ FORMATS = ("url", "b64_json")
 
 def _base(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _number(form: Any, key: str, kind: type[int] | type[float]) -> Any:
-    value = form.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise APIError(400, f"{key} must be a number", param=key) from None
 
 
 async def _file(form: Any, key: str) -> bytes | None:
@@ -89,14 +79,14 @@ class ImagesController(Controller):
             image,
             await _file(form, "mask"),
             translate.params(
-                n=_number(form, "n", int),
+                n=form_number(form, "n", int),
                 size_text=form.get("size"),
-                steps=_number(form, "steps", int),
-                guidance_scale=_number(form, "guidance_scale", float),
-                seed=_number(form, "seed", int),
+                steps=form_number(form, "steps", int),
+                guidance_scale=form_number(form, "guidance_scale", float),
+                seed=form_number(form, "seed", int),
                 negative_prompt=form.get("negative_prompt") or None,
             ),
-            _number(form, "strength", float),
+            form_number(form, "strength", float),
         )
         reply = await unless_disconnected(request, client.edit_image(request=call))
         body = translate.openai_dict(

@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from core.config import DEFAULT_EMBEDDING_MODEL_ID
+from core.config import DEFAULT_EMBEDDING_MODEL_ID, default_embedding_config
 from tests.e2e.serve import Served, serve
 
 MODEL = "tiny-chat"
@@ -28,3 +28,17 @@ def served(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="session")
 def client(served: Served) -> openai.OpenAI:
     return openai.OpenAI(base_url=served.base_url + "/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture
+def minilm_folder(tmp_path: Path) -> Path:
+    """The bundled MiniLM as a plain ONNX folder (model.onnx + tokenizer.json), with a
+    config.toml in it that turns the bundled speech models off."""
+    bundled = default_embedding_config()
+    assert bundled.tokenizer is not None
+    folder = tmp_path / "minilm"
+    folder.mkdir()
+    (folder / "model.onnx").symlink_to(bundled.path)
+    (folder / "tokenizer.json").symlink_to(bundled.tokenizer)
+    (folder / "config.toml").write_text("[core]\ndefault_speech_models = false\n")
+    return folder

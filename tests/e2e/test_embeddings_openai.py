@@ -11,7 +11,6 @@ import numpy as np
 import openai
 import pytest
 
-from core.config import default_embedding_config
 from tests.e2e.conftest import EMBEDDING_MODEL, MODEL
 from tests.e2e.serve import Served, serve
 
@@ -99,15 +98,8 @@ def test_chat_model_error_is_clear_and_server_keeps_serving(client: openai.OpenA
     assert client.embeddings.create(model=EMBEDDING_MODEL, input="still here").data
 
 
-def test_serve_backend_onnx_folder(tmp_path: Path) -> None:
-    bundled = default_embedding_config()
-    assert bundled.tokenizer is not None
-    folder = tmp_path / "minilm"
-    folder.mkdir()
-    (folder / "model.onnx").symlink_to(bundled.path)
-    (folder / "tokenizer.json").symlink_to(bundled.tokenizer)
-    config = tmp_path / "config.toml"
-    config.write_text("[core]\ndefault_speech_models = false\n")
+def test_serve_backend_onnx_folder(minilm_folder: Path, tmp_path: Path) -> None:
+    folder, config = minilm_folder, minilm_folder / "config.toml"
     args = [str(folder), "--backend", "onnx", "--nctx", "256", "--config", str(config)]
     with serve(args, tmp_path) as running:
         sdk = openai.OpenAI(base_url=running.base_url + "/v1", api_key="unused", max_retries=0)

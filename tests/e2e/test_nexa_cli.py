@@ -6,7 +6,6 @@ from pathlib import Path
 
 import openai
 
-from core.config import default_embedding_config
 from tests.e2e.serve import serve
 from tests.fixtures.hub import Hub, running_hub
 
@@ -15,15 +14,8 @@ def _sdk(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url + "/v1", api_key="unused", max_retries=0)
 
 
-def test_serve_onnx_model_positional(tmp_path: Path) -> None:
-    bundled = default_embedding_config()
-    assert bundled.tokenizer is not None
-    folder = tmp_path / "minilm"
-    folder.mkdir()
-    (folder / "model.onnx").symlink_to(bundled.path)
-    (folder / "tokenizer.json").symlink_to(bundled.tokenizer)
-    config = tmp_path / "config.toml"
-    config.write_text("[core]\ndefault_speech_models = false\n")
+def test_serve_onnx_model_positional(minilm_folder: Path, tmp_path: Path) -> None:
+    folder, config = minilm_folder, minilm_folder / "config.toml"
     args = ["onnx", str(folder), "-lp", "-mt", "TEXT_EMBEDDING", "--config", str(config)]
     with serve(args, tmp_path) as running:
         models = _sdk(running.base_url).models.list().data
