@@ -21,10 +21,16 @@ from typing import Any
 
 import llama_cpp
 
-from core.engines import tool_calls
-from core.engines.base import ChatOptions, ChatTurn, GenerationEvent, Sampling, ToolMode
+from core.engines.base import ChatOptions, ChatTurn, GenerationEvent, Sampling
 from core.engines.chat_prompt import ChatFormatter
-from core.engines.llama_cpp import DEFAULTS, LlamaSettings, grammar_for, logprob, shaped
+from core.engines.llama_cpp import (
+    DEFAULTS,
+    LlamaSettings,
+    grammar_for,
+    logprob,
+    offered_tools,
+    with_tool_calls,
+)
 from core.engines.token_stream import TokenStream
 from core.errors import ContextLengthExceeded, InvalidArgument
 
@@ -117,14 +123,11 @@ class BatchedLlamaEngine:
         """Generate the assistant's next message: text, or tool calls."""
         if any(turn.images for turn in turns):
             raise InvalidArgument("this model does not accept images", param="messages")
-        use = options.tools
-        offered = use.tools if use is not None and use.mode is not ToolMode.NONE else ()
-        prompt = self._formatter.format(turns, offered)
+        prompt = self._formatter.format(turns, offered_tools(options))
         tokens = self._text.tokenize(prompt.text.encode(), add_bos=not prompt.has_bos, special=True)
         stops = (*sampling.stop, *prompt.stops)
         events = self._run(tokens, sampling, stops, grammar_for(options), index, cancel)
-        shaper = tool_calls.shaper(use) if use is not None else None
-        return events if shaper is None else shaped(events, shaper)
+        return with_tool_calls(events, options)
 
     def complete(
         self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event

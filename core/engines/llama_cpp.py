@@ -34,6 +34,7 @@ from core.engines.base import (
     TokenLogprob,
     ToolCallDelta,
     ToolMode,
+    ToolSpec,
 )
 from core.engines.chat_prompt import ChatFormatter
 from core.engines.token_stream import Logprob, TokenStream
@@ -106,9 +107,7 @@ class LlamaEngine:
         cancel: threading.Event,
     ) -> Iterator[GenerationEvent]:
         """Generate the assistant's next message: text, or tool calls."""
-        use = options.tools
-        offered = use.tools if use is not None and use.mode is not ToolMode.NONE else ()
-        prompt = self._formatter.format(turns, offered)
+        prompt = self._formatter.format(turns, offered_tools(options))
         images = [image for turn in turns for image in turn.images]
         if images and self._vision is None:
             raise InvalidArgument(
@@ -127,8 +126,7 @@ class LlamaEngine:
         events = self._generate(
             tokens, sampling, stops, index=index, cancel=cancel, grammar=grammar
         )
-        shaper = tool_calls.shaper(use) if use is not None else None
-        return events if shaper is None else shaped(events, shaper)
+        return with_tool_calls(events, options)
 
     def complete(
         self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
@@ -236,6 +234,20 @@ def grammar_for(options: ChatOptions) -> str | None:
     if options.json is not None:
         return json_schema.grammar(options.json.schema or json_schema.ANY_OBJECT, "response_format")
     return None
+
+
+def offered_tools(options: ChatOptions) -> Sequence[ToolSpec]:
+    """The tools the prompt presents: none when the request says the model must not call any."""
+    use = options.tools
+    return use.tools if use is not None and use.mode is not ToolMode.NONE else ()
+
+
+def with_tool_calls(
+    events: Iterator[GenerationEvent], options: ChatOptions
+) -> Iterator[GenerationEvent]:
+    """The events, with tool calls cut out of the text when the request has tools."""
+    shaper = tool_calls.shaper(options.tools) if options.tools is not None else None
+    return events if shaper is None else shaped(events, shaper)
 
 
 def shaped(
