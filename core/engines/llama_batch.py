@@ -164,7 +164,7 @@ class BatchedLlamaEngine:
             prompt=prompt,
             budget=min(room, sampling.max_tokens) if sampling.max_tokens else room,
             stops=stops,
-            detokenize=lambda token, before: self._text.detokenize([token], prev_tokens=before),
+            detokenize=lambda token: self._text.detokenize([token]),
             is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
             # The logits row is this step's: read when the token is fed, after sampling.
             logprob=(

@@ -173,7 +173,7 @@ class LlamaEngine:
             prompt=prompt,
             budget=budget,
             stops=stops,
-            detokenize=lambda token, before: self._llm.detokenize([token], prev_tokens=before),
+            detokenize=lambda token: self._llm.detokenize([token]),
             is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
             logprob=self._logprob_of(-1, sampling.top_logprobs) if sampling.logprobs else None,
         )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from core.engines.base import Finish, FinishReason, GenerationEvent, TextDelta, TokenLogprob
 from core.engines.stops import StopMatcher
 
-Detokenize = Callable[[int, list[int]], bytes]  # token, the tokens before it -> its bytes
+Detokenize = Callable[[int], bytes]  # token -> its bytes
 Logprob = Callable[[int, bytes], TokenLogprob]  # token, its bytes -> its log probability
 
 
@@ -29,7 +29,7 @@ class TokenStream:
         logprob: Logprob | None,
     ) -> None:
         self.index = index
-        self._prompt = prompt
+        self._prompt_tokens = len(prompt)
         self._budget = budget
         self._matcher = StopMatcher(stops)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -45,7 +45,7 @@ class TokenStream:
         if self._is_end(token):
             self.reason, self.done = FinishReason.STOP, True
             return []
-        piece = self._detokenize(token, self._prompt + self.produced)
+        piece = self._detokenize(token)
         self.produced.append(token)
         text = self._matcher.feed(self._decoder.decode(piece))
         events: list[GenerationEvent] = []
@@ -63,4 +63,4 @@ class TokenStream:
         """What was held back, then how the choice ended."""
         tail = self._matcher.feed(self._decoder.decode(b"", final=True)) + self._matcher.flush()
         events: list[GenerationEvent] = [TextDelta(self.index, tail)] if tail else []
-        return [*events, Finish(self.index, self.reason, len(self._prompt), len(self.produced))]
+        return [*events, Finish(self.index, self.reason, self._prompt_tokens, len(self.produced))]
