@@ -29,10 +29,12 @@ from core.engines.llama_cpp import (
     grammar_for,
     logprob,
     offered_tools,
+    pick,
+    token_budget,
     with_tool_calls,
 )
 from core.engines.token_stream import TokenStream
-from core.errors import ContextLengthExceeded, InvalidArgument
+from core.errors import InvalidArgument
 
 BATCH = 512  # tokens per decode step, prompts' chunks included
 _END = object()
@@ -145,24 +147,11 @@ class BatchedLlamaEngine:
         index: int,
         cancel: threading.Event,
     ) -> Iterator[GenerationEvent]:
-        room = self._slot_context - len(prompt)
-        if room <= 0:
-            raise ContextLengthExceeded(
-                f"the prompt has {len(prompt)} tokens but a request's context is "
-                f"{self._slot_context} tokens",
-                param="messages",
-            )
-        if sampling.max_tokens and sampling.max_tokens > self._slot_context:
-            raise InvalidArgument(
-                f"max_tokens is {sampling.max_tokens} but the model's context is "
-                f"{self._slot_context} tokens",
-                param="max_tokens",
-            )
         top = sampling.top_logprobs
         stream = TokenStream(
             index=index,
             prompt=prompt,
-            budget=min(room, sampling.max_tokens) if sampling.max_tokens else room,
+            budget=token_budget(len(prompt), self._slot_context, sampling),
             stops=stops,
             detokenize=lambda token: self._text.detokenize([token]),
             is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
@@ -218,9 +207,9 @@ class BatchedLlamaEngine:
         if grammar is not None:
             add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root"))
         penalties = (
-            _pick(sampling.repeat_penalty, 1.0),
-            _pick(sampling.frequency_penalty, 0.0),
-            _pick(sampling.presence_penalty, 0.0),
+            pick(sampling.repeat_penalty, 1.0),
+            pick(sampling.frequency_penalty, 0.0),
+            pick(sampling.presence_penalty, 0.0),
         )
         if penalties != (1.0, 0.0, 0.0):  # neutral penalties would still walk the vocabulary
             add(llama_cpp.llama_sampler_init_penalties(self._n_vocab, 64, *penalties))
@@ -232,9 +221,9 @@ class BatchedLlamaEngine:
         if temperature <= 0:
             add(llama_cpp.llama_sampler_init_greedy())
             return chain
-        add(llama_cpp.llama_sampler_init_top_k(int(_pick(sampling.top_k, DEFAULTS["top_k"]))))
-        add(llama_cpp.llama_sampler_init_top_p(_pick(sampling.top_p, DEFAULTS["top_p"]), 1))
-        add(llama_cpp.llama_sampler_init_min_p(_pick(sampling.min_p, DEFAULTS["min_p"]), 1))
+        add(llama_cpp.llama_sampler_init_top_k(int(pick(sampling.top_k, DEFAULTS["top_k"]))))
+        add(llama_cpp.llama_sampler_init_top_p(pick(sampling.top_p, DEFAULTS["top_p"]), 1))
+        add(llama_cpp.llama_sampler_init_min_p(pick(sampling.min_p, DEFAULTS["min_p"]), 1))
         add(llama_cpp.llama_sampler_init_temp(temperature))
         seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
         add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
@@ -343,7 +332,3 @@ class BatchedLlamaEngine:
         llama_cpp.llama_free(self._ctx)
         llama_cpp.llama_model_free(self._model)
         self._text.close()
-
-
-def _pick(value: float | None, default: float) -> float:
-    return default if value is None else value

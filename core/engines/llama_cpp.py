@@ -140,22 +140,6 @@ class LlamaEngine:
             return ""
         return self._llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def _check_fits(self, prompt_tokens: int, sampling: Sampling) -> int:
-        if sampling.max_tokens and sampling.max_tokens > self.context_length:
-            raise InvalidArgument(
-                f"max_tokens is {sampling.max_tokens} but the model's context is "
-                f"{self.context_length} tokens",
-                param="max_tokens",
-            )
-        room = self.context_length - prompt_tokens
-        if room <= 0:
-            raise ContextLengthExceeded(
-                f"the prompt has {prompt_tokens} tokens but the model's context is "
-                f"{self.context_length} tokens",
-                param="messages",
-            )
-        return min(room, sampling.max_tokens) if sampling.max_tokens else room
-
     def _generate(
         self,
         prompt: list[int],
@@ -166,7 +150,7 @@ class LlamaEngine:
         cancel: threading.Event,
         grammar: str | None = None,
     ) -> Iterator[GenerationEvent]:
-        budget = self._check_fits(len(prompt), sampling)
+        budget = token_budget(len(prompt), self.context_length, sampling)
         self._llm.set_seed(sampling.seed if sampling.seed is not None else secrets.randbelow(2**31))
         stream = TokenStream(
             index=index,
@@ -211,12 +195,12 @@ class LlamaEngine:
         return self._llm.generate(
             prompt,
             temp=DEFAULTS["temperature"] if temperature is None else temperature,
-            top_p=_pick(sampling.top_p, DEFAULTS["top_p"]),
-            top_k=int(_pick(sampling.top_k, DEFAULTS["top_k"])),
-            min_p=_pick(sampling.min_p, DEFAULTS["min_p"]),
-            repeat_penalty=_pick(sampling.repeat_penalty, 1.0),
-            presence_penalty=_pick(sampling.presence_penalty, 0.0),
-            frequency_penalty=_pick(sampling.frequency_penalty, 0.0),
+            top_p=pick(sampling.top_p, DEFAULTS["top_p"]),
+            top_k=int(pick(sampling.top_k, DEFAULTS["top_k"])),
+            min_p=pick(sampling.min_p, DEFAULTS["min_p"]),
+            repeat_penalty=pick(sampling.repeat_penalty, 1.0),
+            presence_penalty=pick(sampling.presence_penalty, 0.0),
+            frequency_penalty=pick(sampling.frequency_penalty, 0.0),
             logits_processor=processors,
             grammar=None if grammar is None else _compiled(grammar),
         )
@@ -279,8 +263,26 @@ def shaped(
             yield event
 
 
-def _pick(value: float | None, default: float) -> float:
+def pick(value: float | None, default: float) -> float:
+    """A request's value, or the default when it sets none."""
     return default if value is None else value
+
+
+def token_budget(prompt_tokens: int, context: int, sampling: Sampling) -> int:
+    """How many tokens a choice may generate; a prompt or max_tokens that cannot fit the
+    context is refused, naming the field."""
+    if sampling.max_tokens and sampling.max_tokens > context:
+        raise InvalidArgument(
+            f"max_tokens is {sampling.max_tokens} but the model's context is {context} tokens",
+            param="max_tokens",
+        )
+    room = context - prompt_tokens
+    if room <= 0:
+        raise ContextLengthExceeded(
+            f"the prompt has {prompt_tokens} tokens but the model's context is {context} tokens",
+            param="messages",
+        )
+    return min(room, sampling.max_tokens) if sampling.max_tokens else room
 
 
 def _bias_processor(bias: Mapping[int, float], vocab_size: int) -> _Processor:
