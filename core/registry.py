@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from core.config import ModelConfig, ModelType
 from core.engines.base import Embedder, Engine, Painter, TextGenerator, Transcriber
@@ -164,45 +164,47 @@ class Registry:
 
     # Leases
 
+    async def _lease(
+        self, model_id: str, kind: str, keep_alive: float | None, interface: Any, verb: str
+    ) -> Lease[Any]:
+        entry = self.resolve(model_id, kind)
+        engine, worker = await self.load(entry, lease=True)
+        if not isinstance(engine, interface):
+            self._release(entry, keep_alive)
+            raise WrongModelType(f"the model {entry.id!r} cannot {verb}", param="model")
+        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+
     async def text_model(
         self, model_id: str, kind: str, keep_alive: float | None = None
     ) -> Lease[TextGenerator]:
         """A lease on the text model for a chat or completion request."""
-        entry = self.resolve(model_id, kind)
-        engine, worker = await self.load(entry, lease=True)
-        if not isinstance(engine, TextGenerator):
-            self._release(entry, keep_alive)
-            raise WrongModelType(f"the model {entry.id!r} cannot generate text", param="model")
-        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+        lease: Lease[TextGenerator] = await self._lease(
+            model_id, kind, keep_alive, TextGenerator, "generate text"
+        )
+        return lease
 
     async def embedder(self, model_id: str, keep_alive: float | None = None) -> Lease[Embedder]:
         """A lease on the embedding model for an embedding request."""
-        entry = self.resolve(model_id, "embedding")
-        engine, worker = await self.load(entry, lease=True)
-        if not isinstance(engine, Embedder):
-            self._release(entry, keep_alive)
-            raise WrongModelType(f"the model {entry.id!r} cannot embed", param="model")
-        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+        lease: Lease[Embedder] = await self._lease(
+            model_id, "embedding", keep_alive, Embedder, "embed"
+        )
+        return lease
 
     async def transcriber(
         self, model_id: str, kind: str, keep_alive: float | None = None
     ) -> Lease[Transcriber]:
         """A lease on the speech model for a transcription or translation."""
-        entry = self.resolve(model_id, kind)
-        engine, worker = await self.load(entry, lease=True)
-        if not isinstance(engine, Transcriber):
-            self._release(entry, keep_alive)
-            raise WrongModelType(f"the model {entry.id!r} cannot transcribe", param="model")
-        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+        lease: Lease[Transcriber] = await self._lease(
+            model_id, kind, keep_alive, Transcriber, "transcribe"
+        )
+        return lease
 
     async def painter(self, model_id: str, keep_alive: float | None = None) -> Lease[Painter]:
         """A lease on the image model for a generation or an edit."""
-        entry = self.resolve(model_id, "image")
-        engine, worker = await self.load(entry, lease=True)
-        if not isinstance(engine, Painter):
-            self._release(entry, keep_alive)
-            raise WrongModelType(f"the model {entry.id!r} cannot make images", param="model")
-        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+        lease: Lease[Painter] = await self._lease(
+            model_id, "image", keep_alive, Painter, "make images"
+        )
+        return lease
 
     def _expiry(self, entry: Entry, keep_alive: float | None, now: float) -> float | None:
         """When to unload: the request's keep-alive, else the model's, else the core's;
@@ -229,7 +231,8 @@ class Registry:
         ``lease`` the caller holds it until it calls ``_release``."""
         async with entry.lock:
             if entry.engine is None or entry.worker is None:
-                await self._make_room(entry)
+                size = _size(entry.config.path)
+                await self._make_room(entry, size)
                 entry.state = State.LOADING
                 try:
                     entry.engine = await asyncio.to_thread(self._loader, entry.id, entry.config)
@@ -242,7 +245,7 @@ class Registry:
                 threads = int(getattr(entry.engine, "parallel", 1))
                 entry.worker = ModelWorker(entry.id, self._max_queue, threads=threads)
                 entry.state, entry.error = State.LOADED, ""
-                entry.size = _size(entry.config.path)
+                entry.size = size
                 log.info("loaded %s", entry.id)
             entry.last_used = self._clock()
             if lease:
@@ -254,20 +257,19 @@ class Registry:
     def _loaded(self, besides: Entry) -> list[Entry]:
         return [e for e in self._entries.values() if e.engine is not None and e is not besides]
 
-    def _full(self, incoming: Entry) -> bool:
+    def _full(self, incoming: Entry, size: int) -> bool:
         loaded = self._loaded(incoming)
         if len(loaded) + 1 > self._max_loaded:
             return True
-        size = _size(incoming.config.path)
         return (
             bool(self._budget)
             and bool(loaded)
             and sum(e.size for e in loaded) + size > self._budget
         )
 
-    async def _make_room(self, incoming: Entry) -> None:
-        """Unload least recently used idle models until ``incoming`` fits."""
-        while self._full(incoming):
+    async def _make_room(self, incoming: Entry, size: int) -> None:
+        """Unload least recently used idle models until ``incoming`` (``size`` bytes) fits."""
+        while self._full(incoming, size):
             idle = [e for e in self._loaded(incoming) if e.active == 0 and not e.lock.locked()]
             if not idle:  # every loaded model is serving: wait for a lease to end
                 self._idle.clear()
