@@ -118,8 +118,9 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     @property
     def auth_required(self) -> bool:
         """Whether every request (but /health) needs a key."""
-        required = self.require_auth if self.require_auth is not None else bool(self.keys())
-        if required and not self.keys():
+        keys = self.keys()
+        required = self.require_auth if self.require_auth is not None else bool(keys)
+        if required and not keys:
             raise ConfigError("api.require_auth is true but no api_key is configured")
         return required
 

@@ -55,10 +55,17 @@ def _data_uri(uri: str, param: str) -> bytes:
         raise APIError(400, "the data: image is not valid base64", param=param) from None
 
 
-def _local(path_text: str, settings: BridgeSettings, param: str) -> bytes:
+def read_local(
+    path_text: str, folders: tuple[Path, ...], *, param: str, refused: int = 403
+) -> bytes:
+    """A local image's bytes, only from inside ``folders``; elsewhere is a ``refused`` error."""
     path = Path(path_text).expanduser().resolve()  # symlinks and ../ resolved before the check
-    if not any(path.is_relative_to(folder) for folder in settings.image_folders):
-        raise APIError(403, "this server may not read images from that place", param=param)
+    if not any(path.is_relative_to(folder) for folder in folders):
+        raise APIError(
+            refused,
+            "this server may not read images from that place (api.image_folders)",
+            param=param,
+        )
     try:
         return path.read_bytes()
     except OSError:
@@ -137,7 +144,7 @@ async def load(
 ) -> tuple[bytes, str]:
     """The image an ``image_url`` part points at, as checked bytes and a MIME type."""
     if path:
-        return _checked(_local(path, settings, param), settings, param)
+        return _checked(read_local(path, settings.image_folders, param=param), settings, param)
     if not url:
         raise APIError(400, "image_url needs a url (or a path)", param=param)
     if url.startswith("data:"):
@@ -145,7 +152,11 @@ async def load(
     if url.startswith(("http://", "https://")):
         return _checked(await _fetch(url, settings, param), settings, param)
     if url.startswith("file://"):
-        return _checked(_local(unquote(urlsplit(url).path), settings, param), settings, param)
+        return _checked(
+            read_local(unquote(urlsplit(url).path), settings.image_folders, param=param),
+            settings,
+            param,
+        )
     if "://" not in url:
-        return _checked(_local(url, settings, param), settings, param)
+        return _checked(read_local(url, settings.image_folders, param=param), settings, param)
     raise APIError(400, "image URLs must be http(s), data: or an allowed path", param=param)

@@ -14,6 +14,7 @@ from litestar.response import File
 
 from inferline import AsyncClient
 from rest_bridge.calls import decode, form_number, unless_disconnected
+from rest_bridge.chat.images import read_local
 from rest_bridge.errors import APIError
 from rest_bridge.images import translate
 from rest_bridge.images.files import ROUTE, ImageFiles
@@ -108,7 +109,9 @@ class ImagesController(Controller):
         if edit and not wire.image_path:
             raise APIError(400, "image_path is required: the image to change", param="image_path")
         if wire.image_path:
-            image = translate.read_allowed(wire.image_path, settings.image_folders)
+            image = read_local(
+                wire.image_path, settings.image_folders, param="image_path", refused=400
+            )
             call = translate.edit_pb(wire.model, wire.prompt, image, None, diffusion, wire.strength)
             reply: Any = await unless_disconnected(request, client.edit_image(request=call))
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 from typing import Any
 
 from inferline.v1 import common_pb2
@@ -67,23 +66,6 @@ def generation_pb(request: GenerationRequest) -> pb.GenerateImageRequest:
         ),
         user=request.user or "",
     )
-
-
-def read_allowed(path_text: str, folders: tuple[Path, ...]) -> bytes:
-    """The bytes of ``image_path``, only from inside the configured image folders."""
-    path = Path(path_text).expanduser().resolve()
-    if not any(path.is_relative_to(folder) for folder in folders):
-        raise APIError(
-            400,
-            "image_path is outside the folders this server may read (api.image_folders)",
-            param="image_path",
-        )
-    try:
-        return path.read_bytes()
-    except OSError:
-        raise APIError(
-            400, "image_path does not name a readable file", param="image_path"
-        ) from None
 
 
 def nexa_params(request: NexaImageRequest) -> pb.DiffusionParams:
