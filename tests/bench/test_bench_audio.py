@@ -15,7 +15,7 @@ import httpx
 import pytest
 from faster_whisper import WhisperModel
 
-from core.config import ENGLISH_SPEECH_MODEL_ID, default_speech_configs
+from inferline_core.config import ENGLISH_SPEECH_MODEL_ID, default_speech_configs
 from tests.e2e.serve import Served, serve
 
 pytestmark = pytest.mark.bench

@@ -23,7 +23,7 @@ import httpx
 import llama_cpp
 import pytest
 
-from core.config import default_model_config
+from inferline_core.config import default_model_config
 from tests.e2e.serve import Served, free_port, serve
 
 pytestmark = pytest.mark.bench

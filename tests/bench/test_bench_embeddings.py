@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 from tokenizers import Tokenizer
 
-from core.config import default_embedding_config
+from inferline_core.config import default_embedding_config
 from tests.e2e.serve import Served, serve
 
 pytestmark = pytest.mark.bench

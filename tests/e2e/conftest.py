@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from core.config import DEFAULT_EMBEDDING_MODEL_ID, default_embedding_config
+from inferline_core.config import DEFAULT_EMBEDDING_MODEL_ID, default_embedding_config
 from tests.e2e.serve import Served, serve
 
 MODEL = "tiny-chat"

@@ -65,7 +65,7 @@ def serve(args: list[str], workdir: Path, *, timeout: float = 120) -> Iterator[S
     port, grpc_port = free_port(), free_port()
     log = workdir / f"serve-{port}.log"
     command = [
-        *(sys.executable, "-m", "core.cli", "serve", *args),
+        *(sys.executable, "-m", "inferline_core.cli", "serve", *args),
         *("--host", "127.0.0.1", "--port", str(port)),
         *("--grpc-address", f"127.0.0.1:{grpc_port}"),
     ]

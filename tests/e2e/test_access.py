@@ -185,7 +185,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 
 def _core(model: Path, config: Path, address: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "core.cli", "core", str(model), "--grpc-address", address]
+    command = [sys.executable, "-m", "inferline_core.cli", "core", str(model), "--grpc-address", address]
     with log.open("wb") as sink:
         return subprocess.Popen(
             [*command, "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT
@@ -239,7 +239,7 @@ def test_serve_with_tls_on_both_sides(tiny_chat_gguf: Path, tmp_path: Path, cert
     model.symlink_to(tiny_chat_gguf)
     port, grpc_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "core.cli", "serve", str(model), "--nctx", "512",
+        sys.executable, "-m", "inferline_core.cli", "serve", str(model), "--nctx", "512",
         "--config", str(_config(tmp_path, config)),
         "--host", "127.0.0.1", "--port", str(port), "--grpc-address", f"127.0.0.1:{grpc_port}",
     ]  # fmt: skip

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from core.config import ENGLISH_SPEECH_MODEL_ID
+from inferline_core.config import ENGLISH_SPEECH_MODEL_ID
 from tests.e2e.serve import Served, serve
 
 

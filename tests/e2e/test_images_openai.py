@@ -16,7 +16,7 @@ import openai
 import pytest
 from PIL import Image
 
-from rest_bridge.images.files import ImageFiles
+from inferline_bridge.images.files import ImageFiles
 from tests.e2e.serve import Served, serve
 
 FAST: Any = {"steps": 2, "seed": 3}

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from core.config import Config, CoreConfig, ModelConfig
-from core.server import CoreServer, build_server
+from inferline_core.config import Config, CoreConfig, ModelConfig
+from inferline_core.server import CoreServer, build_server
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import inferline
-from core.config import (
+from inferline_core.config import (
     DEFAULT_SPEECH_MODEL_ID,
     ENGLISH_SPEECH_MODEL_ID,
     ModelConfig,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import inferline
-from core.config import DEFAULT_MODEL_ID, default_model_config
+from inferline_core.config import DEFAULT_MODEL_ID, default_model_config
 from tests.integration.core_server import running_core
 
 pytestmark = pytest.mark.default_model

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import inferline
-from core.config import ModelConfig
+from inferline_core.config import ModelConfig
 from tests.integration.core_server import running_core
 
 

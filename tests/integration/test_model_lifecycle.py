@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import inferline
-from core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
+from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
 from inferline.v1 import model_service_pb2 as model_pb
 from tests.integration.core_server import running_core
 
@@ -59,7 +59,7 @@ async def test_first_use_loads_and_max_loaded_evicts_the_least_recent(tiny_chat_
 async def test_concurrent_first_requests_load_once(
     tiny_chat_gguf: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="core.registry")
+    caplog.set_level(logging.INFO, logger="inferline_core.registry")
     async with (
         running_core(_tiny(tiny_chat_gguf, "shared"), default_embedding_model=False) as (
             _,

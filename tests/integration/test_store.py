@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import inferline
-from core.config import Config, CoreConfig
-from core.server import build_server
-from core.store import PullError, Store, pull
+from inferline_core.config import Config, CoreConfig
+from inferline_core.server import build_server
+from inferline_core.store import PullError, Store, pull
 from tests.fixtures.hub import Hub, running_hub
 
 REPO = "tester/tiny-chat-GGUF"
@@ -73,7 +73,7 @@ async def test_choosing_files(hub: Hub, tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "inferline_core.cli", *args], capture_output=True, text=True, timeout=120
     )
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
+from inferline_core.config import (
     DEFAULT_EMBEDDING_MODEL_ID,
     ConfigError,
     load_config,
     parse_duration,
     resolve_models,
 )
-from core.engines.stops import StopMatcher
-from core.errors import QueueFull
-from core.scheduler import ModelWorker
+from inferline_core.engines.stops import StopMatcher
+from inferline_core.errors import QueueFull
+from inferline_core.scheduler import ModelWorker
 
 
 def _run(matcher: StopMatcher, pieces: list[str]) -> str:

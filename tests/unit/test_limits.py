@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.security import matches
-from rest_bridge.limits import Limiter
+from inferline_core.security import matches
+from inferline_bridge.limits import Limiter
 
 
 class Clock:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from core.engines import json_schema, tool_calls
-from core.engines.base import ChatTurn, ToolCall, ToolCallDelta, ToolMode, ToolSpec, ToolUse
-from core.engines.chat_prompt import ChatFormatter
-from core.errors import InvalidArgument
+from inferline_core.engines import json_schema, tool_calls
+from inferline_core.engines.base import ChatTurn, ToolCall, ToolCallDelta, ToolMode, ToolSpec, ToolUse
+from inferline_core.engines.chat_prompt import ChatFormatter
+from inferline_core.errors import InvalidArgument
 
 WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {}})
 TIME = ToolSpec(name="get_time")

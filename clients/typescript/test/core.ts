@@ -35,7 +35,7 @@ async function freePort(): Promise<number> {
 // Writes the tiny model and a config.toml serving it beside the default chat model.
 const PREPARE = `
 import pathlib, sys
-from core.config import default_model_config, load_config
+from inferline_core.config import default_model_config, load_config
 from tests.fixtures.tiny_gguf import write_tiny_chat_gguf
 folder = pathlib.Path(sys.argv[1])
 tiny = write_tiny_chat_gguf(folder / "tiny-chat.gguf")
@@ -70,7 +70,7 @@ async function waitReady(client: InferlineClient, core: ChildProcess, log: () =>
 export async function startCore(): Promise<RunningCore> {
   const config = writeConfig();
   const address = `127.0.0.1:${await freePort()}`;
-  const args = ["-m", "core.cli", "core", "--config", config, "--grpc-address", address];
+  const args = ["-m", "inferline_core.cli", "core", "--config", config, "--grpc-address", address];
   const core = spawn(PYTHON, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   core.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));

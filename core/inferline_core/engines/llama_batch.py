@@ -1,0 +1,334 @@
+"""Continuous batching on one llama.cpp context: every running request advances in the same
+``llama_decode`` step, as llama.cpp's own server does.
+
+One thread owns the context. Requests (sequences) join and leave between steps; a joining
+prompt is prefilled in chunks that share the step's batch with the running sequences, so it
+never stalls them for long. Each sequence has its own sampler chain (its temperature, top-k/p,
+min-p, penalties, logit bias, seed and grammar) and its own TokenStream, so what it answers is
+built exactly as on the one-at-a-time path. A finished or cancelled sequence frees its KV cells
+and its slot at once. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import llama_cpp
+
+from inferline_core.engines.base import ChatOptions, ChatTurn, GenerationEvent, Sampling
+from inferline_core.engines.chat_prompt import ChatFormatter
+from inferline_core.engines.llama_cpp import (
+    DEFAULTS,
+    LlamaSettings,
+    grammar_for,
+    logprob,
+    offered_tools,
+    pick,
+    token_budget,
+    with_tool_calls,
+)
+from inferline_core.engines.token_stream import TokenStream
+from inferline_core.errors import InvalidArgument
+
+BATCH = 512  # tokens per decode step, prompts' chunks included
+_END = object()
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """One request's choice in the batch."""
+
+    prompt: list[int]
+    sampler: Any
+    stream: TokenStream
+    cancel: threading.Event  # the request's: set when its RPC ends
+    events: queue.Queue[object] = field(default_factory=queue.Queue)
+    left: threading.Event = field(default_factory=threading.Event)  # its reader stopped early
+    slot: int = -1
+    fed: int = 0  # prompt tokens in the KV cache
+    last: int = -1  # the token to decode next, once the prompt is in
+    row: int = -1  # this step's logits row
+
+    @property
+    def stopped(self) -> bool:
+        """Whether nobody waits for this sequence any more."""
+        return self.cancel.is_set() or self.left.is_set()
+
+
+class BatchedLlamaEngine:
+    """A GGUF text model serving ``parallel`` requests at once."""
+
+    def __init__(self, settings: LlamaSettings, parallel: int) -> None:
+        self.parallel = parallel
+        self._slot_context = settings.context_length or 4096
+        self._text = llama_cpp.Llama(model_path=settings.path, vocab_only=True, verbose=False)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._text.model)
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._default_temperature = settings.default_temperature
+        self._formatter = ChatFormatter(
+            self._text.metadata,
+            settings.chat_format,
+            bos=self._piece(self._text.token_bos()),
+            eos=self._piece(self._text.token_eos()),
+        )
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = settings.gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(settings.path.encode(), model_params)
+        if not self._model:
+            raise ValueError(f"cannot load {settings.path!r}")
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self._slot_context * parallel
+        params.n_batch = params.n_ubatch = BATCH
+        params.n_seq_max = parallel
+        params.kv_unified = True
+        params.n_threads = params.n_threads_batch = settings.threads
+        self._ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            llama_cpp.llama_model_free(self._model)
+            raise ValueError("cannot create a llama.cpp context")
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
+        self._waiting: deque[_Sequence] = deque()
+        self._running: list[_Sequence] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="llama-batch", daemon=True)
+        self._thread.start()
+
+    @property
+    def context_length(self) -> int:
+        """The context window of one request, in tokens."""
+        return self._slot_context
+
+    def _piece(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self._text.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    # The TextGenerator interface: each call feeds the batch and relays its sequence's events.
+
+    def chat(
+        self,
+        turns: Sequence[ChatTurn],
+        sampling: Sampling,
+        options: ChatOptions,
+        *,
+        index: int,
+        cancel: threading.Event,
+    ) -> Iterator[GenerationEvent]:
+        """Generate the assistant's next message: text, or tool calls."""
+        if any(turn.images for turn in turns):
+            raise InvalidArgument("this model does not accept images", param="messages")
+        prompt = self._formatter.format(turns, offered_tools(options))
+        tokens = self._text.tokenize(prompt.text.encode(), add_bos=not prompt.has_bos, special=True)
+        stops = (*sampling.stop, *prompt.stops)
+        events = self._run(tokens, sampling, stops, grammar_for(options), index, cancel)
+        return with_tool_calls(events, options)
+
+    def complete(
+        self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
+    ) -> Iterator[GenerationEvent]:
+        """Continue a raw prompt."""
+        tokens = self._text.tokenize(prompt.encode(), add_bos=True, special=False)
+        return self._run(tokens, sampling, tuple(sampling.stop), None, index, cancel)
+
+    def _run(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        stops: Sequence[str],
+        grammar: str | None,
+        index: int,
+        cancel: threading.Event,
+    ) -> Iterator[GenerationEvent]:
+        top = sampling.top_logprobs
+        stream = TokenStream(
+            index=index,
+            prompt=prompt,
+            budget=token_budget(len(prompt), self._slot_context, sampling),
+            stops=stops,
+            detokenize=lambda token: self._text.detokenize([token]),
+            is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
+            # The logits row is this step's: read when the token is fed, after sampling.
+            logprob=(
+                (
+                    lambda token, piece: logprob(
+                        self._ctx, sequence.row, self._n_vocab, token, piece, top, self._bytes
+                    )
+                )
+                if sampling.logprobs
+                else None
+            ),
+        )
+        sequence = _Sequence(prompt, self._sampler(sampling, grammar), stream, cancel)
+        with self._wake:
+            self._waiting.append(sequence)
+            self._wake.notify()
+        return self._relay(sequence)
+
+    def _relay(self, sequence: _Sequence) -> Iterator[GenerationEvent]:
+        try:
+            while (item := sequence.events.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            sequence.left.set()  # the reader is gone (or done): free the slot
+            with self._wake:
+                self._wake.notify()
+
+    def _bytes(self, token: int) -> bytes:
+        return bytes(self._text.detokenize([token], special=True))
+
+    def _sampler(self, sampling: Sampling, grammar: str | None) -> Any:
+        """This request's own sampler chain."""
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+
+        def add(sampler: Any) -> None:
+            llama_cpp.llama_sampler_chain_add(chain, sampler)
+
+        if sampling.logit_bias:
+            for token in sampling.logit_bias:
+                if not 0 <= token < self._n_vocab:
+                    llama_cpp.llama_sampler_free(chain)
+                    raise InvalidArgument(
+                        f"logit_bias: token {token} is not in the vocabulary", param="logit_bias"
+                    )
+            biases = (llama_cpp.llama_logit_bias * len(sampling.logit_bias))(
+                *(llama_cpp.llama_logit_bias(t, b) for t, b in sampling.logit_bias.items())
+            )
+            add(llama_cpp.llama_sampler_init_logit_bias(self._n_vocab, len(biases), biases))
+        if grammar is not None:
+            add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root"))
+        penalties = (
+            pick(sampling.repeat_penalty, 1.0),
+            pick(sampling.frequency_penalty, 0.0),
+            pick(sampling.presence_penalty, 0.0),
+        )
+        if penalties != (1.0, 0.0, 0.0):  # neutral penalties would still walk the vocabulary
+            add(llama_cpp.llama_sampler_init_penalties(self._n_vocab, 64, *penalties))
+        temperature = sampling.temperature
+        if temperature is None:
+            temperature = self._default_temperature
+        if temperature is None:
+            temperature = DEFAULTS["temperature"]
+        if temperature <= 0:
+            add(llama_cpp.llama_sampler_init_greedy())
+            return chain
+        add(llama_cpp.llama_sampler_init_top_k(int(pick(sampling.top_k, DEFAULTS["top_k"]))))
+        add(llama_cpp.llama_sampler_init_top_p(pick(sampling.top_p, DEFAULTS["top_p"]), 1))
+        add(llama_cpp.llama_sampler_init_min_p(pick(sampling.min_p, DEFAULTS["min_p"]), 1))
+        add(llama_cpp.llama_sampler_init_temp(temperature))
+        seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
+        add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    # The batch thread.
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closing and not self._work():
+                    self._wake.wait()
+                if self._closing:
+                    break
+                self._admit()
+            self._drop_cancelled()
+            if self._running:
+                try:
+                    self._step()
+                except Exception as error:  # a failed decode fails its requests, not the server
+                    for sequence in self._running:
+                        self._finish(sequence, error)
+                    self._running.clear()
+        for sequence in [*self._running, *self._waiting]:
+            self._finish(sequence, InvalidArgument("the model is being unloaded"))
+
+    def _work(self) -> bool:
+        return bool(self._running) or bool(self._waiting)
+
+    def _admit(self) -> None:
+        taken = {s.slot for s in self._running}
+        while self._waiting and len(self._running) < self.parallel:
+            sequence = self._waiting.popleft()
+            if sequence.stopped:
+                self._finish(sequence)
+                continue
+            sequence.slot = next(slot for slot in range(self.parallel) if slot not in taken)
+            taken.add(sequence.slot)
+            self._running.append(sequence)
+
+    def _drop_cancelled(self) -> None:
+        for sequence in [s for s in self._running if s.stopped]:
+            self._running.remove(sequence)
+            self._finish(sequence)
+
+    def _add(self, token: int, position: int, slot: int, logits: bool) -> int:
+        batch, at = self._batch, int(self._batch.n_tokens)
+        batch.token[at], batch.pos[at] = token, position
+        batch.n_seq_id[at], batch.seq_id[at][0] = 1, slot
+        batch.logits[at] = logits
+        batch.n_tokens = at + 1
+        return at
+
+    def _step(self) -> None:
+        """One decode for every running sequence: a token each, plus prompt chunks."""
+        self._batch.n_tokens = 0
+        decoding = [s for s in self._running if s.fed == len(s.prompt)]
+        for sequence in decoding:
+            position = len(sequence.prompt) + len(sequence.stream.produced) - 1
+            sequence.row = self._add(sequence.last, position, sequence.slot, True)
+        budget = BATCH - len(decoding)
+        for sequence in (s for s in self._running if s.fed < len(s.prompt)):
+            chunk = sequence.prompt[sequence.fed : sequence.fed + budget]
+            for offset, token in enumerate(chunk):
+                end = sequence.fed + offset == len(sequence.prompt) - 1
+                row = self._add(token, sequence.fed + offset, sequence.slot, end)
+                if end:
+                    sequence.row = row
+                    decoding.append(sequence)
+            sequence.fed += len(chunk)
+            budget -= len(chunk)
+            if budget <= 0:
+                break
+        if llama_cpp.llama_decode(self._ctx, self._batch) != 0:
+            raise RuntimeError("llama_decode failed")
+        for sequence in decoding:
+            token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row)
+            for event in sequence.stream.feed(token):
+                sequence.events.put(event)
+            sequence.last = token
+            if sequence.stream.done or sequence.stopped:
+                self._running.remove(sequence)
+                self._finish(sequence)
+
+    def _finish(self, sequence: _Sequence, error: Exception | None = None) -> None:
+        """End a sequence: its last events, its KV cells and its slot freed."""
+        if sequence.slot >= 0:
+            llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
+        if sequence.sampler is not None:
+            llama_cpp.llama_sampler_free(sequence.sampler)
+            sequence.sampler = None
+        if error is not None:
+            sequence.events.put(error)
+        elif not sequence.stopped:
+            for event in sequence.stream.finish():
+                sequence.events.put(event)
+        sequence.events.put(_END)
+
+    def close(self) -> None:
+        """Stop the batch thread and free the context and the model."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self._ctx)
+        llama_cpp.llama_model_free(self._model)
+        self._text.close()

@@ -1,0 +1,118 @@
+"""Per-model scheduling: one worker thread per loaded model, fed by a bounded queue.
+
+A llama.cpp context must never be used by two threads at once, and the event loop must never
+block on a model: each model gets one dedicated thread that runs jobs one after another. A job
+is a callable that produces events in that thread; the events travel back to the event loop
+through an asyncio.Queue. A job's cancel flag is checked by the engine once per token; a job
+cancelled while still waiting is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from inferline_core.errors import QueueFull, ShuttingDown
+
+log = logging.getLogger(__name__)
+E = TypeVar("E")
+_END = object()
+
+
+class Job(Generic[E]):
+    """One request's work on a model, and the stream of its events back to the event loop."""
+
+    def __init__(self, work: Callable[[threading.Event], Iterator[E]]) -> None:
+        self.work = work
+        self.cancel = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._events: asyncio.Queue[object] = asyncio.Queue()
+
+    def push(self, item: object) -> None:
+        """Called from the worker thread: hand an event (or an exception, or the end) over."""
+        self._loop.call_soon_threadsafe(self._events.put_nowait, item)
+
+    def run(self) -> None:
+        """Called from the worker thread: run the work, pushing every event, then the end."""
+        try:
+            if not self.cancel.is_set():
+                for event in self.work(self.cancel):
+                    self.push(event)
+                    if self.cancel.is_set():
+                        break
+        except Exception as error:
+            self.push(error)
+        finally:
+            self.push(_END)
+
+    async def events(self) -> AsyncIterator[E]:
+        """The job's events; leaving early (or being cancelled) cancels the job."""
+        try:
+            while True:
+                item = await self._events.get()
+                if item is _END:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            self.cancel.set()
+
+
+class ModelWorker:
+    """The one thread that runs a model's jobs, and the bounded queue in front of it.
+
+    Only jobs still wanted count against the bound: a job cancelled while waiting gives its
+    place back at once, rather than when the worker reaches it.
+    """
+
+    def __init__(self, name: str, max_queue: int, *, threads: int = 1) -> None:
+        self.name = name
+        self._max_queue = max_queue
+        self._waiting: deque[Job[Any]] = deque()
+        self._ready = threading.Condition()
+        self._closing = False
+        # One thread for a model that runs one request at a time; a batching engine gets one
+        # per slot, each relaying its request while the engine decodes them all together.
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"model:{name}:{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work: Callable[[threading.Event], Iterator[E]]) -> Job[E]:
+        """Queue work; raise QueueFull at once when the queue is full."""
+        job: Job[E] = Job(work)
+        with self._ready:
+            if self._closing:
+                raise ShuttingDown(f"model {self.name!r} is being unloaded")
+            if sum(not j.cancel.is_set() for j in self._waiting) >= self._max_queue:
+                raise QueueFull(
+                    f"model {self.name!r} has {self._max_queue} requests waiting; try again later"
+                )
+            self._waiting.append(job)
+            self._ready.notify()
+        return job
+
+    def _next(self) -> Job[Any] | None:
+        with self._ready:
+            while not self._waiting and not self._closing:
+                self._ready.wait()
+            return self._waiting.popleft() if self._waiting else None
+
+    def _loop(self) -> None:
+        while (job := self._next()) is not None:
+            job.run()  # a job cancelled while waiting only reports its end
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking jobs, let queued ones finish, and end the thread."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)

@@ -1,0 +1,150 @@
+"""build_server(config, models) -> CoreServer: the gRPC core with health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as aio_health
+from grpc_reflection.v1alpha import reflection
+
+from inferline_core.config import Config, ModelConfig, parse_duration
+from inferline_core.loaders import engine_loader
+from inferline_core.registry import Registry
+from inferline_core.security import TokenInterceptor, server_credentials
+from inferline_core.services.audio import AudioServicer
+from inferline_core.services.chat import ChatServicer
+from inferline_core.services.completion import CompletionServicer
+from inferline_core.services.embedding import EmbeddingServicer
+from inferline_core.services.image import ImageServicer
+from inferline_core.services.models import ModelServicer
+from inferline_core.store import Store
+from inferline.v1 import (
+    audio_service_pb2,
+    audio_service_pb2_grpc,
+    chat_service_pb2,
+    chat_service_pb2_grpc,
+    completion_service_pb2,
+    completion_service_pb2_grpc,
+    embedding_service_pb2,
+    embedding_service_pb2_grpc,
+    image_service_pb2,
+    image_service_pb2_grpc,
+    model_service_pb2,
+    model_service_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # images and audio travel as bytes
+_SERVICE_NAMES = [
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (chat_service_pb2, "ChatService"),
+        (completion_service_pb2, "CompletionService"),
+        (embedding_service_pb2, "EmbeddingService"),
+        (image_service_pb2, "ImageService"),
+        (audio_service_pb2, "AudioService"),
+        (model_service_pb2, "ModelService"),
+    )
+]
+
+
+class CoreServer:
+    """The core's gRPC server and its model registry."""
+
+    def __init__(self, config: Config, models: Mapping[str, ModelConfig]) -> None:
+        self.config = config
+        core = config.core
+        self.registry = Registry(
+            models,
+            engine_loader(config),
+            core.max_queue,
+            max_loaded=core.max_loaded_models,
+            memory_budget=core.memory_budget_mb * 1024 * 1024,
+            keep_alive=parse_duration(core.keep_alive),
+        )
+        interceptors = []
+        if config.core.api_key:
+            interceptors.append(
+                TokenInterceptor(config.core.api_key, check_health=config.core.auth_health)
+            )
+        self._credentials = server_credentials(config.core)
+        self._server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._health_servicer = aio_health.HealthServicer()
+        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
+            ChatServicer(self.registry), self._server
+        )
+        completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
+            CompletionServicer(self.registry), self._server
+        )
+        audio_service_pb2_grpc.add_AudioServiceServicer_to_server(
+            AudioServicer(self.registry), self._server
+        )
+        image_service_pb2_grpc.add_ImageServiceServicer_to_server(
+            ImageServicer(self.registry), self._server
+        )
+        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
+            EmbeddingServicer(self.registry), self._server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(self.registry, Store(core.store_path), core.hub_endpoint), self._server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health_servicer, self._server)
+        names = [*_SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)
+        self.port = 0
+
+    async def _set_health(
+        self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType
+    ) -> None:
+        for name in ("", *_SERVICE_NAMES):
+            await self._health_servicer.set(name, status)
+
+    async def start(self) -> int:
+        """Bind and start serving; return the bound port (useful with port 0)."""
+        address = self.config.core.address
+        if self._credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, self._credentials)
+        if not self.port:
+            raise OSError(f"cannot listen on {self.config.core.address}")
+        await self._server.start()
+        self.registry.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info("core listening on %s (port %d)", self.config.core.address, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish for ``grace`` seconds, then cancel them."""
+        await self._health_servicer.enter_graceful_shutdown()
+        await self._server.stop(self.config.core.drain_seconds if grace is None else grace)
+        await self.registry.close()
+
+
+def build_server(config: Config, models: Mapping[str, ModelConfig]) -> CoreServer:
+    """The core for ``config`` serving ``models``, ready to ``start()``."""
+    return CoreServer(config, models)
+
+
+async def run_core(config: Config, models: Mapping[str, ModelConfig]) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully."""
+    server = build_server(config, models)
+    await server.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("stopping: draining in-flight requests")
+    await server.stop()

@@ -1,0 +1,116 @@
+"""create_app(settings) -> Litestar: the OpenAI-compatible REST bridge in front of the core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+
+from inferline import AsyncClient, InferlineError
+from inferline_bridge.access import AccessControl
+from inferline_bridge.audio.controller import AudioController
+from inferline_bridge.chat.controller import ChatController
+from inferline_bridge.chat.function_calling import FunctionCallingController
+from inferline_bridge.completions.controller import CompletionsController
+from inferline_bridge.embeddings.controller import EmbeddingsController
+from inferline_bridge.errors import (
+    APIError,
+    handle_api_error,
+    handle_core_error,
+    handle_http_error,
+    handle_unexpected,
+)
+from inferline_bridge.images.controller import ImagesController
+from inferline_bridge.images.files import ImageFiles
+from inferline_bridge.limits import Limiter
+from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.settings import BridgeSettings
+
+
+@get("/health", include_in_schema=True)
+async def health(client: NamedDependency[AsyncClient]) -> Response[dict[str, str]]:
+    """200 when the core answers its health check, 503 otherwise; needs no key."""
+    if await client.health(timeout=2.0):
+        return Response({"status": "ok"})
+    return Response({"status": "unavailable"}, status_code=503)
+
+
+def _client(state: State) -> AsyncClient:
+    client: AsyncClient = state.client
+    return client
+
+
+def _cors(settings: BridgeSettings) -> CORSConfig | None:
+    if settings.cors_origins is None:
+        return None
+    origins = list(settings.cors_origins)
+    # Browsers refuse credentials with a wildcard origin, and so do we.
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["authorization", "content-type", "x-api-key"],
+        allow_credentials="*" not in origins,
+        expose_headers=[
+            "retry-after",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-remaining-tokens",
+        ],
+    )
+
+
+def create_app(settings: BridgeSettings) -> Litestar:
+    """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
+    limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
+    files = ImageFiles(settings.output_folder, settings.url_ttl_s)
+
+    @asynccontextmanager
+    async def core_client(app: Litestar) -> AsyncIterator[None]:
+        client = AsyncClient(
+            settings.core_address,
+            api_key=settings.core_api_key,
+            timeout=settings.request_timeout,
+            credentials=settings.core_credentials,
+        )
+        app.state.client = client
+        try:
+            yield
+        finally:
+            await client.close()  # cancels every call still running
+
+    handlers: dict[Any, Any] = {
+        APIError: handle_api_error,
+        InferlineError: handle_core_error,
+        HTTPException: handle_http_error,
+        Exception: handle_unexpected,
+    }
+    return Litestar(
+        route_handlers=[
+            AudioController,
+            ChatController,
+            CompletionsController,
+            EmbeddingsController,
+            FunctionCallingController,
+            ImagesController,
+            ModelsController,
+            health,
+        ],
+        lifespan=[core_client],
+        dependencies={
+            "client": Provide(_client, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "files": Provide(lambda: files, sync_to_thread=False),
+        },
+        exception_handlers=handlers,
+        request_max_body_size=settings.max_body_bytes,
+        middleware=[DefineMiddleware(AccessControl, settings=settings, limiter=limiter)],
+        cors_config=_cors(settings),
+        openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
+    )

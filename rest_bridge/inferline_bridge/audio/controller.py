@@ -1,0 +1,102 @@
+"""``POST /v1/audio/transcriptions`` and ``/v1/audio/translations``: multipart in, OpenAI's
+formats out, through AudioService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+
+from inferline import AsyncClient
+from inferline.v1 import audio_service_pb2 as pb
+from inferline_bridge.audio import formats
+from inferline_bridge.calls import form_number, unless_disconnected
+from inferline_bridge.errors import APIError
+
+# OpenAI's model names for its Whisper: served by the default speech model.
+ALIASES = {"whisper-1": ""}
+GRANULARITIES = {"word", "segment"}
+
+
+async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeRequest, str, set[str]]:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise APIError(400, "send the audio as multipart/form-data with a 'file' field")
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise APIError(
+            400, "file is required: the audio file, as a multipart file field", param="file"
+        )
+    response_format = str(form.get("response_format") or "json")
+    if response_format not in formats.FORMATS:
+        raise APIError(
+            400,
+            f"response_format must be one of {', '.join(formats.FORMATS)}",
+            param="response_format",
+        )
+    granularities = set(form.getall("timestamp_granularities[]", [])) or {"segment"}
+    if not granularities <= GRANULARITIES:
+        raise APIError(
+            400,
+            "timestamp_granularities[] takes word and segment",
+            param="timestamp_granularities[]",
+        )
+    if granularities != {"segment"} and response_format != "verbose_json":
+        raise APIError(
+            400,
+            "timestamp_granularities[] needs response_format verbose_json",
+            param="timestamp_granularities[]",
+        )
+    model = str(form.get("model") or "")
+    call = pb.TranscribeRequest(
+        model=ALIASES.get(model, model),
+        audio=await upload.read(),
+        mime_type=upload.content_type or "",
+        language=str(form.get("language") or ""),
+        prompt=str(form.get("prompt") or ""),
+        temperature=form_number(form, "temperature", float),
+        beam_size=form_number(form, "beam_size", int),
+        word_timestamps="word" in granularities,
+    )
+    return call, response_format, granularities
+
+
+def _render(
+    response: pb.TranscribeResponse, response_format: str, translate: bool, granularities: set[str]
+) -> Response[Any]:
+    if response_format == "text":
+        return Response(response.text + "\n", media_type="text/plain")
+    if response_format == "srt":
+        return Response(formats.srt(response), media_type="text/plain")
+    if response_format == "vtt":
+        return Response(formats.vtt(response), media_type="text/vtt")
+    if response_format == "verbose_json":
+        body = formats.verbose_json(response, translate=translate, granularities=granularities)
+        return Response(body)
+    return Response({"text": response.text})
+
+
+class AudioController(Controller):
+    """OpenAI speech to text."""
+
+    path = "/v1/audio"
+
+    @post("/transcriptions", status_code=200)
+    async def transcriptions(
+        self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
+    ) -> Response[Any]:
+        """Transcribe an audio file in its own language."""
+        call, response_format, granularities = await _request(request)
+        reply = await unless_disconnected(request, client.transcribe(request=call))
+        return _render(reply, response_format, False, granularities)
+
+    @post("/translations", status_code=200)
+    async def translations(
+        self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
+    ) -> Response[Any]:
+        """Transcribe an audio file into English."""
+        call, response_format, granularities = await _request(request)
+        reply = await unless_disconnected(request, client.translate(request=call))
+        return _render(reply, response_format, True, granularities)

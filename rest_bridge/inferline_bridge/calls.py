@@ -1,0 +1,137 @@
+"""How controllers parse bodies and call the core: decoding, disconnects, streams.
+
+FACTS.md measured how cancellation really travels: a non-streaming handler never notices a
+client that left, so the call runs beside a watcher of ``http.disconnect``; a streaming
+response gets a background task that cancels its gRPC call whenever the response ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request
+from litestar.background_tasks import BackgroundTask
+from litestar.response import Stream
+
+from inferline import AsyncStream, InferlineError
+from inferline_bridge import sse
+from inferline_bridge.access import charge
+from inferline_bridge.errors import APIError, error_body, from_core
+
+T = TypeVar("T")
+_WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def decode(body: bytes, kind: type[T]) -> T:
+    """Decode a JSON request body; a malformed body or a wrong type is a 400 naming the field."""
+    if not body.strip():
+        raise APIError(400, "the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as error:
+        message = str(error)
+        match = _WHERE.search(message)
+        param = match["path"] if match and match["path"] else None
+        reason = _WHERE.sub("", message)
+        raise APIError(400, f"{param}: {reason}" if param else reason, param=param) from None
+    except msgspec.DecodeError as error:
+        raise APIError(400, f"the request body is not valid JSON: {error}") from None
+
+
+def form_number(form: Any, key: str, kind: type[int] | type[float]) -> Any:
+    """A numeric multipart field, or None when absent; anything else is a 400 naming it."""
+    value = form.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise APIError(400, f"{key} must be a number", param=key) from None
+
+
+async def _disconnected(request: Request[Any, Any, Any]) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(request: Request[Any, Any, Any], call: Awaitable[T]) -> T:
+    """Await ``call``, cancelling it (and so the core's work) if the client goes away."""
+    work = asyncio.ensure_future(call)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not work.done():
+        work.cancel()
+        raise APIError(499, "the client closed the connection")
+    try:
+        result = work.result()
+    except InferlineError as error:
+        raise from_core(error) from None
+    usage = getattr(result, "usage", None)
+    if usage is not None:
+        charge(request, usage.total_tokens)
+    return result
+
+
+def _stream_tokens(message: Any) -> tuple[int, bool]:
+    """Tokens a stream message accounts for: a delta counts one (the core sends one per
+    token); the final chunk's usage is the exact total."""
+    if message.HasField("final"):
+        return message.final.usage.total_tokens, True
+    return 1, False
+
+
+async def sse_response(
+    request: Request[Any, Any, Any],
+    stream: AsyncStream[T],
+    to_chunks: Callable[[T], list[dict[str, Any]]],
+) -> Stream:
+    """Stream ``to_chunks`` of every message as SSE, ended by ``[DONE]``.
+
+    The first message is awaited here, so that an error before it (an unknown model, a full
+    queue) is a plain HTTP error rather than a 200 with an error event. Whatever ends the
+    response, the gRPC call behind it is cancelled.
+    """
+    items = aiter(stream)
+    try:
+        first = await anext(items)
+    except InferlineError as error:
+        stream.cancel()
+        raise from_core(error) from None
+    except StopAsyncIteration:
+        stream.cancel()
+        raise APIError(502, "the core ended the stream without a message") from None
+
+    async def body() -> AsyncIterator[bytes]:
+        charged = 0
+        try:
+            message = first
+            while True:
+                tokens, final = _stream_tokens(message)
+                charge(request, tokens - charged if final else tokens)
+                charged += tokens
+                for chunk in to_chunks(message):
+                    yield sse.event(chunk)
+                message = await anext(items)
+        except StopAsyncIteration:
+            yield sse.DONE
+        except InferlineError as error:
+            api_error = from_core(error)
+            yield sse.event(
+                error_body(api_error.status, api_error.message, api_error.param, api_error.code)
+            )
+        finally:
+            stream.cancel()
+
+    return Stream(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(stream.cancel),
+    )
