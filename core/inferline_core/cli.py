@@ -251,9 +251,9 @@ def core(
 @_config_option
 def bridge(core_address: str, host: str | None, port: int | None, config_path: Path | None) -> None:
     """Run only the OpenAI-compatible REST bridge in front of one or more cores."""
-    from inferline_core.config import load_config
     from inferline_bridge.server import run_bridge
     from inferline_bridge.settings import bridge_settings
+    from inferline_core.config import load_config
 
     with _config_errors():
         config = load_config(config_path)

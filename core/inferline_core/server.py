@@ -12,17 +12,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as aio_health
 from grpc_reflection.v1alpha import reflection
 
-from inferline_core.config import Config, ModelConfig, parse_duration
-from inferline_core.loaders import engine_loader
-from inferline_core.registry import Registry
-from inferline_core.security import TokenInterceptor, server_credentials
-from inferline_core.services.audio import AudioServicer
-from inferline_core.services.chat import ChatServicer
-from inferline_core.services.completion import CompletionServicer
-from inferline_core.services.embedding import EmbeddingServicer
-from inferline_core.services.image import ImageServicer
-from inferline_core.services.models import ModelServicer
-from inferline_core.store import Store
 from inferline.v1 import (
     audio_service_pb2,
     audio_service_pb2_grpc,
@@ -37,6 +26,17 @@ from inferline.v1 import (
     model_service_pb2,
     model_service_pb2_grpc,
 )
+from inferline_core.config import Config, ModelConfig, parse_duration
+from inferline_core.loaders import engine_loader
+from inferline_core.registry import Registry
+from inferline_core.security import TokenInterceptor, server_credentials
+from inferline_core.services.audio import AudioServicer
+from inferline_core.services.chat import ChatServicer
+from inferline_core.services.completion import CompletionServicer
+from inferline_core.services.embedding import EmbeddingServicer
+from inferline_core.services.image import ImageServicer
+from inferline_core.services.models import ModelServicer
+from inferline_core.store import Store
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # images and audio travel as bytes

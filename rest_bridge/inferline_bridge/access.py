@@ -17,10 +17,10 @@ from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferline_core.security import matches
 from inferline_bridge.errors import error_body
 from inferline_bridge.limits import Limiter
 from inferline_bridge.settings import BridgeSettings
+from inferline_core.security import matches
 
 OPEN_PATHS = frozenset({"/health"})
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.

@@ -185,7 +185,15 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 
 def _core(model: Path, config: Path, address: str, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "inferline_core.cli", "core", str(model), "--grpc-address", address]
+    command = [
+        sys.executable,
+        "-m",
+        "inferline_core.cli",
+        "core",
+        str(model),
+        "--grpc-address",
+        address,
+    ]
     with log.open("wb") as sink:
         return subprocess.Popen(
             [*command, "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inferline_core.config import ModelConfig
 from inferline_bridge.app import create_app
 from inferline_bridge.settings import BridgeSettings
+from inferline_core.config import ModelConfig
 from tests.e2e.serve import free_port
 from tests.integration.core_server import threaded_core
 

@@ -12,8 +12,8 @@ import pytest
 from tokenizers import Tokenizer
 
 import inferline
-from inferline_core.config import DEFAULT_EMBEDDING_MODEL_ID, ModelConfig, default_embedding_config
 from inferline.v1 import embedding_service_pb2 as pb
+from inferline_core.config import DEFAULT_EMBEDDING_MODEL_ID, ModelConfig, default_embedding_config
 from tests.fixtures.tiny_bert_gguf import TINY_BERT_CONTEXT, TINY_BERT_WIDTH
 from tests.integration.core_server import running_core
 

@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 import inferline
-from inferline_core.config import ModelConfig
 from inferline.v1 import common_pb2, image_service_pb2, image_service_pb2_grpc
+from inferline_core.config import ModelConfig
 from tests.integration.core_server import running_core
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import inferline
-from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
 from inferline.v1 import model_service_pb2 as model_pb
+from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
 from tests.integration.core_server import running_core
 
 HI = [{"role": "user", "content": "hi"}]

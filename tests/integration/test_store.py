@@ -73,7 +73,10 @@ async def test_choosing_files(hub: Hub, tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "inferline_core.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "inferline_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from inferline_core.engines import json_schema, tool_calls
-from inferline_core.engines.base import ChatTurn, ToolCall, ToolCallDelta, ToolMode, ToolSpec, ToolUse
+from inferline_core.engines.base import (
+    ChatTurn,
+    ToolCall,
+    ToolCallDelta,
+    ToolMode,
+    ToolSpec,
+    ToolUse,
+)
 from inferline_core.engines.chat_prompt import ChatFormatter
 from inferline_core.errors import InvalidArgument
 

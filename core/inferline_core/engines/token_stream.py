@@ -7,7 +7,13 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Sequence
 
-from inferline_core.engines.base import Finish, FinishReason, GenerationEvent, TextDelta, TokenLogprob
+from inferline_core.engines.base import (
+    Finish,
+    FinishReason,
+    GenerationEvent,
+    TextDelta,
+    TokenLogprob,
+)
 from inferline_core.engines.stops import StopMatcher
 
 Detokenize = Callable[[int], bytes]  # token -> its bytes

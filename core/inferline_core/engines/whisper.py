@@ -19,7 +19,13 @@ import ctranslate2
 from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-from inferline_core.engines.base import SpeechEvent, SpeechInfo, SpeechOptions, SpeechSegment, SpokenWord
+from inferline_core.engines.base import (
+    SpeechEvent,
+    SpeechInfo,
+    SpeechOptions,
+    SpeechSegment,
+    SpokenWord,
+)
 from inferline_core.errors import InvalidArgument
 
 log = logging.getLogger(__name__)

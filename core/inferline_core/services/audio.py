@@ -10,12 +10,18 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from inferline_core.engines.base import SpeechEvent, SpeechInfo, SpeechOptions, SpeechSegment, Transcriber
+from inferline.v1 import audio_service_pb2 as pb
+from inferline.v1 import audio_service_pb2_grpc as pb_grpc
+from inferline_core.engines.base import (
+    SpeechEvent,
+    SpeechInfo,
+    SpeechOptions,
+    SpeechSegment,
+    Transcriber,
+)
 from inferline_core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Registry
 from inferline_core.services import common
-from inferline.v1 import audio_service_pb2 as pb
-from inferline.v1 import audio_service_pb2_grpc as pb_grpc
 
 MAX_BEAM = 16
 

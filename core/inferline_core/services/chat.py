@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from inferline.v1 import chat_service_pb2 as pb
+from inferline.v1 import chat_service_pb2_grpc as pb_grpc
+from inferline.v1 import common_pb2
 from inferline_core.engines.base import (
     IMAGE_MARKER,
     ChatOptions,
@@ -20,9 +23,6 @@ from inferline_core.errors import InvalidArgument, grpc_errors, grpc_stream_erro
 from inferline_core.registry import Registry
 from inferline_core.services import common
 from inferline_core.services.chat_options import chat_options
-from inferline.v1 import chat_service_pb2 as pb
-from inferline.v1 import chat_service_pb2_grpc as pb_grpc
-from inferline.v1 import common_pb2
 
 _ROLES = {
     pb.ROLE_SYSTEM: "system",

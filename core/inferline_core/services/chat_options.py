@@ -11,11 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from inferline.v1 import chat_service_pb2 as pb
+from inferline.v1 import common_pb2
 from inferline_core.engines import json_schema, tool_calls
 from inferline_core.engines.base import ChatOptions, JsonOutput, ToolMode, ToolSpec, ToolUse
 from inferline_core.errors import InvalidArgument
-from inferline.v1 import chat_service_pb2 as pb
-from inferline.v1 import common_pb2
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MODES = {

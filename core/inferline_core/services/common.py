@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from inferline.v1 import common_pb2 as pb
 from inferline_core.engines.base import (
     Finish,
     FinishReason,
@@ -22,7 +23,6 @@ from inferline_core.engines.base import (
 )
 from inferline_core.errors import InvalidArgument
 from inferline_core.registry import Lease, Registry
-from inferline.v1 import common_pb2 as pb
 
 MAX_CHOICES = 8
 E = TypeVar("E")

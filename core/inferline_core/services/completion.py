@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from inferline.v1 import completion_service_pb2 as pb
+from inferline.v1 import completion_service_pb2_grpc as pb_grpc
 from inferline_core.engines.base import Finish, Sampling, TextGenerator, ToolCallDelta
 from inferline_core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Registry
 from inferline_core.services import common
-from inferline.v1 import completion_service_pb2 as pb
-from inferline.v1 import completion_service_pb2_grpc as pb_grpc
 
 
 def _prepare(request: pb.CompleteRequest) -> tuple[Sampling, int]:

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inferline.v1 import common_pb2
+from inferline.v1 import embedding_service_pb2 as pb
+from inferline.v1 import embedding_service_pb2_grpc as pb_grpc
 from inferline_core.engines import vectors
 from inferline_core.engines.base import Embedder
 from inferline_core.errors import InvalidArgument, grpc_errors
 from inferline_core.registry import Registry
 from inferline_core.services import common
-from inferline.v1 import common_pb2
-from inferline.v1 import embedding_service_pb2 as pb
-from inferline.v1 import embedding_service_pb2_grpc as pb_grpc
 
 MAX_INPUTS = 2048  # OpenAI's limit per request
 

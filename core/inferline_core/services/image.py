@@ -7,13 +7,13 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from inferline.v1 import common_pb2
+from inferline.v1 import image_service_pb2 as pb
+from inferline.v1 import image_service_pb2_grpc as pb_grpc
 from inferline_core.engines.base import ImageEvent, ImageProgress, ImageSpec, MadeImage, Painter
 from inferline_core.errors import InvalidArgument, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Registry
 from inferline_core.services import common
-from inferline.v1 import common_pb2
-from inferline.v1 import image_service_pb2 as pb
-from inferline.v1 import image_service_pb2_grpc as pb_grpc
 
 MAX_IMAGES = 10
 

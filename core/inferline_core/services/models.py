@@ -7,14 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from inferline.v1 import model_service_pb2 as pb
+from inferline.v1 import model_service_pb2_grpc as pb_grpc
 from inferline_core.config import model_from_path
 from inferline_core.engines.base import Embedder
 from inferline_core.errors import InvalidArgument, ModelNotFound, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Entry, Registry, State
 from inferline_core.services import common
 from inferline_core.store import PullError, Store, StoredModel, pull
-from inferline.v1 import model_service_pb2 as pb
-from inferline.v1 import model_service_pb2_grpc as pb_grpc
 
 _TYPES = {
     "chat": pb.MODEL_TYPE_CHAT,
