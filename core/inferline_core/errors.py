@@ -1,9 +1,10 @@
-"""Core exceptions and the ONE table that maps them to gRPC statuses.
+"""The ONE table that maps the core's exceptions to gRPC statuses.
 
-Engines and the registry raise these; servicers never build statuses themselves: the
-``grpc_errors`` decorator turns any of them into a status code, a ``google.rpc.ErrorInfo``
-(reason, and the offending request field as metadata ``param``) and, for a full queue, a
-``google.rpc.RetryInfo``. Anything else becomes INTERNAL with a generic message.
+Engines and the registry raise the exceptions of ``inferline_core.exceptions``; servicers
+never build statuses themselves: the ``grpc_errors`` decorator turns any of them into a status
+code, a ``google.rpc.ErrorInfo`` (reason, and the offending request field as metadata
+``param``) and, for a full queue, a ``google.rpc.RetryInfo``. Anything else becomes INTERNAL
+with a generic message.
 """
 
 from __future__ import annotations
@@ -18,49 +19,20 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+# Servicers import the exceptions they raise from here too, beside the decorators.
+from inferline_core.exceptions import (
+    ContextLengthExceeded,
+    CoreError,
+    InvalidArgument,
+    ModelLoadFailed,
+    ModelNotFound,
+    QueueFull,
+    ShuttingDown,
+    WrongModelType,
+)
+
 log = logging.getLogger(__name__)
 DOMAIN = "inferline"
-
-
-class CoreError(Exception):
-    """Base of the core's own errors; ``param`` names the request field at fault, if any."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-
-
-class InvalidArgument(CoreError):
-    """The request is malformed or asks for something unsupported."""
-
-
-class ContextLengthExceeded(CoreError):
-    """The prompt does not fit the model's context."""
-
-
-class ModelNotFound(CoreError):
-    """No model has this id."""
-
-
-class WrongModelType(CoreError):
-    """The model exists but cannot serve this kind of request."""
-
-
-class ModelLoadFailed(CoreError):
-    """The model's files could not be loaded."""
-
-
-class QueueFull(CoreError):
-    """The model's queue is full; try again after ``retry_after_s``."""
-
-    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class ShuttingDown(CoreError):
-    """The server is stopping and takes no new work."""
 
 
 _TABLE: dict[type[CoreError], tuple[grpc.StatusCode, str]] = {
@@ -141,3 +113,18 @@ def grpc_stream_errors(
             raise
 
     return wrapper
+
+
+__all__ = [
+    "ContextLengthExceeded",
+    "CoreError",
+    "InvalidArgument",
+    "ModelLoadFailed",
+    "ModelNotFound",
+    "QueueFull",
+    "ShuttingDown",
+    "WrongModelType",
+    "grpc_errors",
+    "grpc_stream_errors",
+    "to_status",
+]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from inferline_core.config import Config, ModelConfig
 from inferline_core.engines.base import Engine
-from inferline_core.errors import ModelLoadFailed
+from inferline_core.exceptions import ModelLoadFailed
 
 Loader = Callable[[str, ModelConfig], Engine]
 

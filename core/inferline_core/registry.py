@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from inferline_core.config import ModelConfig, ModelType
 from inferline_core.engines.base import Embedder, Engine, Painter, TextGenerator, Transcriber
-from inferline_core.errors import ModelLoadFailed, ModelNotFound, WrongModelType
+from inferline_core.exceptions import ModelLoadFailed, ModelNotFound, WrongModelType
 from inferline_core.loaders import Loader
 from inferline_core.scheduler import ModelWorker
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from inferline_core.errors import QueueFull, ShuttingDown
+from inferline_core.exceptions import QueueFull, ShuttingDown
 
 log = logging.getLogger(__name__)
 E = TypeVar("E")

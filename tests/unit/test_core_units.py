@@ -17,7 +17,7 @@ from inferline_core.config import (
     resolve_models,
 )
 from inferline_core.engines.stops import StopMatcher
-from inferline_core.errors import QueueFull
+from inferline_core.exceptions import QueueFull
 from inferline_core.scheduler import ModelWorker
 
 

@@ -16,7 +16,7 @@ from inferline_core.engines.base import (
     ToolUse,
 )
 from inferline_core.engines.chat_prompt import ChatFormatter
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {}})
 TIME = ToolSpec(name="get_time")

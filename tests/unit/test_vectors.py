@@ -8,7 +8,7 @@ import pytest
 from inferline_bridge.embeddings.translate import inputs_pb
 from inferline_bridge.errors import APIError
 from inferline_core.engines import vectors
-from inferline_core.errors import ContextLengthExceeded, InvalidArgument
+from inferline_core.exceptions import ContextLengthExceeded, InvalidArgument
 
 
 def _bert_like(text: str) -> list[int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inferline_core.engines.base import ImageEvent, ImageProgress, ImageSpec, MadeImage
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 log = logging.getLogger(__name__)
 MIN_SIDE, MAX_SIDE = 64, 2048

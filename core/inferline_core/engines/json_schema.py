@@ -14,7 +14,7 @@ from typing import Any
 
 from llama_cpp import llama_grammar
 
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 # Keywords the converter enforces, and annotations that constrain nothing.
 _ENFORCED = frozenset(

@@ -34,7 +34,7 @@ from inferline_core.engines.llama_cpp import (
     with_tool_calls,
 )
 from inferline_core.engines.token_stream import TokenStream
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 BATCH = 512  # tokens per decode step, prompts' chunks included
 _END = object()

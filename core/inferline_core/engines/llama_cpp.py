@@ -40,7 +40,7 @@ from inferline_core.engines.chat_prompt import ChatFormatter
 from inferline_core.engines.token_stream import Logprob, TokenStream
 from inferline_core.engines.vision import MARKER as VISION_MARKER
 from inferline_core.engines.vision import VisionEncoder
-from inferline_core.errors import ContextLengthExceeded, InvalidArgument
+from inferline_core.exceptions import ContextLengthExceeded, InvalidArgument
 
 # llama.cpp's own defaults, used where a request leaves a parameter unset.
 DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}

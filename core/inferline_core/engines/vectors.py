@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from inferline_core.errors import ContextLengthExceeded, InvalidArgument
+from inferline_core.exceptions import ContextLengthExceeded, InvalidArgument
 
 
 def special_suffix(tokenize: Callable[[str], list[int]]) -> list[int]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import llama_cpp
 import llama_cpp.mtmd_cpp as mtmd
 
-from inferline_core.errors import ContextLengthExceeded, InvalidArgument
+from inferline_core.exceptions import ContextLengthExceeded, InvalidArgument
 
 MARKER = mtmd.mtmd_default_marker().decode()
 

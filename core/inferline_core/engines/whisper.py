@@ -26,7 +26,7 @@ from inferline_core.engines.base import (
     SpeechSegment,
     SpokenWord,
 )
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000

@@ -15,7 +15,7 @@ from inferline.v1 import chat_service_pb2 as pb
 from inferline.v1 import common_pb2
 from inferline_core.engines import json_schema, tool_calls
 from inferline_core.engines.base import ChatOptions, JsonOutput, ToolMode, ToolSpec, ToolUse
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MODES = {

@@ -21,7 +21,7 @@ from inferline_core.engines.base import (
     ToolCall,
     ToolCallDelta,
 )
-from inferline_core.errors import InvalidArgument
+from inferline_core.exceptions import InvalidArgument
 from inferline_core.registry import Lease, Registry
 
 MAX_CHOICES = 8

@@ -1,0 +1,169 @@
+"""The configuration's schema: frozen msgspec Structs that forbid unknown fields.
+
+`config.toml` in the shape users know: ``[api]`` (the REST bridge and the models it offers),
+``[api.models.NAME]`` and ``[core]`` (the gRPC core, which owns the models).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+ModelType = Literal["chat", "completion", "embedding", "image", "audio", "vision"]
+Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and the reason."""
+
+
+_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"5m"``, ``"30s"``, ``"1.5h"``, ``"250ms"`` or plain seconds, as seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"{text!r} is not a duration such as 30s, 5m, 1h, 0 or -1")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[api.models.NAME]` table."""
+
+    path: str
+    type: ModelType = "chat"
+    backend: Backend = "llama_cpp"
+    context_length: int | None = None
+    default_temperature: float | None = None
+    chat_format: str | None = None
+    dimensions: int | None = None
+    # ONNX embedding models: the tokenizer.json (default: beside the model) and whether the
+    # model was trained so that its leading dimensions stand alone (Matryoshka), which lets
+    # requests ask for fewer `dimensions`.
+    tokenizer: str | None = None
+    matryoshka: bool = False
+    mmproj: str | None = None
+    gpu_layers: int | None = None
+    # Requests a llama.cpp text model serves at once (continuous batching), each with
+    # context_length tokens; unset: [core] parallel. Vision models serve one at a time.
+    parallel: int | None = None
+    # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
+    # once), "-1" (keep); unset: [core] keep_alive.
+    keep_alive: str | None = None
+
+    def keep_alive_seconds(self, default: float) -> float:
+        """This model's keep-alive in seconds (negative: keep)."""
+        return default if self.keep_alive is None else parse_duration(self.keep_alive)
+
+
+class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The `[api]` table: the REST bridge and the models it offers."""
+
+    address: str = "127.0.0.1:18181"
+    # Keys clients must send (Authorization: Bearer, or x-api-key); a key file holds one per line.
+    api_key: list[str] = msgspec.field(default_factory=list)
+    api_key_file: str | None = None
+    # Unset: keys are required as soon as any is configured.
+    require_auth: bool | None = None
+    # Per key (or per client address without keys); 0 means no limit.
+    max_requests_per_minute: int = 0
+    max_tokens_per_minute: int = 0
+    cors_enabled: bool = False
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    max_body_mb: float = 26.0  # OpenAI takes audio files up to 25 MB
+    # Images answered as `url` are written here and served back for url_ttl_s seconds.
+    output_folder: str = "~/.cache/inferline/outputs"
+    url_ttl_s: int = 3600
+    # Folders image paths (Nexa's `image_path`, `file://` and plain paths in chat image parts)
+    # may read from; none by default.
+    image_folders: list[str] = msgspec.field(default_factory=list)
+    # Chat images given as http(s) URLs: fetched by the bridge, never from private, loopback
+    # or link-local addresses unless listed here (IPs or CIDR ranges).
+    image_url_allowed: list[str] = msgspec.field(default_factory=list)
+    max_image_mb: float = 20.0
+    image_fetch_timeout_s: float = 10.0
+    # HTTPS for the bridge: both files, or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    models: dict[str, ModelConfig] = msgspec.field(default_factory=dict)
+
+    def keys(self) -> list[str]:
+        """Every configured key, the key file's included."""
+        keys = list(self.api_key)
+        if self.api_key_file:
+            try:
+                text = Path(os.path.expanduser(self.api_key_file)).read_text(encoding="utf-8")
+            except OSError as error:
+                raise ConfigError(f"api.api_key_file: cannot read it: {error}") from None
+            keys += [line.strip() for line in text.splitlines() if line.strip()]
+        return keys
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request (but /health) needs a key."""
+        keys = self.keys()
+        required = self.require_auth if self.require_auth is not None else bool(keys)
+        if required and not keys:
+            raise ConfigError("api.require_auth is true but no api_key is configured")
+        return required
+
+
+class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The `[core]` table: the gRPC core, which owns the models."""
+
+    address: str = "127.0.0.1:50051"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpu_layers: int = -1
+    threads: int | None = None
+    model_store: str = "~/.cache/inferline/models"
+    max_loaded_models: int = 4
+    # Where `inferline pull` and PullModel download from: a Hugging Face-compatible hub.
+    hub_endpoint: str = "https://huggingface.co"
+    max_queue: int = 16
+    drain_seconds: float = 10.0
+    # Models stay loaded this long after their last request; see ModelConfig.keep_alive.
+    keep_alive: str = "5m"
+    # Unload least recently used models to keep the loaded ones' files under this; 0: no limit.
+    memory_budget_mb: int = 0
+    # Requests each llama.cpp text model serves at once, batched into shared decode steps.
+    parallel: int = 4
+    # Serve the bundled embedding model when no embedding model is configured.
+    default_embedding_model: bool = True
+    # Serve the bundled Whisper models (base, then tiny.en) when no audio model is configured.
+    default_speech_models: bool = True
+    # A token every RPC must carry (authorization: Bearer ...); the bridge sends the first.
+    api_key: list[str] = msgspec.field(default_factory=list)
+    # Whether health checks and reflection need the token too.
+    auth_health: bool = False
+    # TLS for gRPC. The core's certificate and key; with tls_client_ca, clients must present a
+    # certificate signed by it. Clients of the core (the bridge, `serve`) trust tls_ca and
+    # present tls_client_cert / tls_client_key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    tls_ca: str | None = None
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The model store folder, with ``~`` expanded."""
+        return Path(os.path.expanduser(self.model_store))
+
+    @property
+    def thread_count(self) -> int:
+        """CPU threads per model: the configured number, else every core."""
+        return self.threads or os.cpu_count() or 1
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole configuration file."""
+
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    core: CoreConfig = msgspec.field(default_factory=CoreConfig)

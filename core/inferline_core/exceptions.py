@@ -1,0 +1,60 @@
+"""The core's own exceptions, which engines, the registry and the scheduler raise.
+
+Plain Python: no grpc here, so engines can raise them without knowing the transport. The ONE
+table that turns them into gRPC statuses lives in ``inferline_core.errors``.
+"""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Base of the core's own errors; ``param`` names the request field at fault, if any."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidArgument(CoreError):
+    """The request is malformed or asks for something unsupported."""
+
+
+class ContextLengthExceeded(CoreError):
+    """The prompt does not fit the model's context."""
+
+
+class ModelNotFound(CoreError):
+    """No model has this id."""
+
+
+class WrongModelType(CoreError):
+    """The model exists but cannot serve this kind of request."""
+
+
+class ModelLoadFailed(CoreError):
+    """The model's files could not be loaded."""
+
+
+class QueueFull(CoreError):
+    """The model's queue is full; try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ShuttingDown(CoreError):
+    """The server is stopping and takes no new work."""
+
+
+__all__ = [
+    "ContextLengthExceeded",
+    "CoreError",
+    "InvalidArgument",
+    "ModelLoadFailed",
+    "ModelNotFound",
+    "QueueFull",
+    "ShuttingDown",
+    "WrongModelType",
+]
