@@ -153,6 +153,20 @@ class Registry:
             )
         return entry
 
+    def defaults(self) -> list[Entry]:
+        """The models that requests naming no model go to, one per kind, without repeats."""
+        found: list[Entry] = []
+        for kind in SERVES:
+            entry = self.default_for(kind)
+            if entry is not None and all(e is not entry for e in found):
+                found.append(entry)
+        return found
+
+    async def preload(self) -> None:
+        """Load the default models now (as many as may stay loaded), rather than on first use."""
+        for entry in self.defaults()[: self._max_loaded]:
+            await self.load(entry)
+
     def add(self, model_id: str, config: ModelConfig) -> Entry:
         """Declare a model (a pulled one, say); an existing id keeps its entry."""
         return self._entries.setdefault(model_id, Entry(model_id, config))

@@ -27,6 +27,7 @@ from inferline.v1 import (
     model_service_pb2_grpc,
 )
 from inferline_core.config import Config, ModelConfig, parse_duration
+from inferline_core.exceptions import ModelLoadFailed
 from inferline_core.loaders import engine_loader
 from inferline_core.registry import Registry
 from inferline_core.security import TokenInterceptor, server_credentials
@@ -119,8 +120,17 @@ class CoreServer:
             self.port = self._server.add_secure_port(address, self._credentials)
         if not self.port:
             raise OSError(f"cannot listen on {self.config.core.address}")
+        # Not serving until the preloaded models are in (grpc's health servicer starts SERVING).
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
         self.registry.start()
+        if self.config.core.preload:
+            try:
+                await self.registry.preload()
+            except ModelLoadFailed:
+                # Logged by the registry; health stays NOT_SERVING so no traffic is sent here.
+                log.error("a default model failed to load: the core stays NOT_SERVING")
+                return self.port
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("core listening on %s (port %d)", self.config.core.address, self.port)
         return self.port

@@ -22,7 +22,7 @@ from inferline_bridge.limits import Limiter
 from inferline_bridge.settings import BridgeSettings
 from inferline_core.security import matches
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
 OPEN_PREFIXES = ("/v1/images/files/",)
 METER = "inferline_meter"

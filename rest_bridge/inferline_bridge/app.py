@@ -35,12 +35,18 @@ from inferline_bridge.models.controller import ModelsController
 from inferline_bridge.settings import BridgeSettings
 
 
-@get("/health", include_in_schema=True)
+@get(["/health", "/health/ready"], include_in_schema=True)
 async def health(client: NamedDependency[AsyncClient]) -> Response[dict[str, str]]:
-    """200 when the core answers its health check, 503 otherwise; needs no key."""
+    """Readiness: 200 when a core answers its health check, 503 otherwise; needs no key."""
     if await client.health(timeout=2.0):
         return Response({"status": "ok"})
     return Response({"status": "unavailable"}, status_code=503)
+
+
+@get("/health/live", include_in_schema=True)
+async def live() -> dict[str, str]:
+    """Liveness: 200 while the bridge serves HTTP, with or without a core; needs no key."""
+    return {"status": "ok"}
 
 
 def _client(state: State) -> AsyncClient:
@@ -101,6 +107,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             ImagesController,
             ModelsController,
             health,
+            live,
         ],
         lifespan=[core_client],
         dependencies={

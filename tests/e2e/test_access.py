@@ -82,7 +82,8 @@ def test_every_route_needs_a_key(locked: Served, method: str, path: str, body: A
 
 
 def test_health_is_open_and_keys_stay_out_of_logs(locked: Served) -> None:
-    assert httpx.get(locked.base_url + "/health").status_code == 200
+    for path in ("/health", "/health/live", "/health/ready"):
+        assert httpx.get(locked.base_url + path).status_code == 200
     sdk = openai.OpenAI(base_url=locked.base_url + "/v1", api_key=KEYS[0], max_retries=0)
     assert sdk.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=2).choices  # type: ignore[arg-type]
     with pytest.raises(openai.AuthenticationError):

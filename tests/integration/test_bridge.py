@@ -149,5 +149,8 @@ async def test_core_unreachable_is_503() -> None:
     app = create_app(BridgeSettings(core_address=f"127.0.0.1:{free_port()}", request_timeout=5))
     async with AsyncTestClient(app) as http:
         assert (await http.get("/health")).status_code == 503
+        assert (await http.get("/health/ready")).status_code == 503
+        # Alive without a core: an orchestrator keeps the bridge instead of restarting it.
+        assert (await http.get("/health/live")).status_code == 200
         response = await http.post("/v1/chat/completions", json={"messages": HI})
         assert _error(response, 503)["type"] == "server_error"

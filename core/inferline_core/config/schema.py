@@ -127,6 +127,9 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     hub_endpoint: str = "https://huggingface.co"
     max_queue: int = 16
     drain_seconds: float = 10.0
+    # Load the default model of each kind at start; the gRPC health service reports NOT_SERVING
+    # until they have loaded (a Kubernetes readiness probe then waits for them).
+    preload: bool = False
     # Models stay loaded this long after their last request; see ModelConfig.keep_alive.
     keep_alive: str = "5m"
     # Unload least recently used models to keep the loaded ones' files under this; 0: no limit.
