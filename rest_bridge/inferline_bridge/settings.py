@@ -38,6 +38,7 @@ class BridgeSettings:
     image_folders: tuple[Path, ...] = ()
     image_url_allowed: tuple[str, ...] = ()
     max_image_bytes: int = 20 * 1024 * 1024
+    # One deadline for a whole image fetch (connect, redirects, body).
     image_fetch_timeout_s: float = 10.0
 
 

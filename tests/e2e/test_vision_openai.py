@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +32,8 @@ PNG = _png()
 
 @pytest.fixture(scope="module")
 def pictures() -> Iterator[str]:
-    """An HTTP server on 127.0.0.1: a picture, a text page, a huge picture, a redirect out."""
+    """An HTTP server on 127.0.0.1: a picture, a text page, a huge picture, redirects out, and
+    a picture that drips a byte at a time."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -39,6 +41,9 @@ def pictures() -> Iterator[str]:
 
         def do_GET(self) -> None:
             port = self.server.server_address[1]
+            if self.path == "/drip":
+                self._drip()
+                return
             routes: dict[str, tuple[int, dict[str, str], bytes]] = {
                 "/cat.png": (200, {"Content-Type": "image/png"}, PNG),
                 "/page": (200, {"Content-Type": "text/html"}, b"<html></html>"),
@@ -58,7 +63,21 @@ def pictures() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _drip(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(300):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the bridge hung up
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -86,6 +105,7 @@ def seeing(
     config = workdir / "config.toml"
     config.write_text(
         f'[api]\nimage_folders = ["{allowed}"]\nimage_url_allowed = ["127.0.0.1/32"]\n'
+        "image_fetch_timeout_s = 3\n"
         "[core]\ndefault_embedding_model = false\ndefault_speech_models = false\n"
     )
     args = [
@@ -162,6 +182,7 @@ def test_url_and_allowed_paths(seeing: Served, pictures: str, allowed: Path) -> 
         ({"url": "PICTURES/page"}, 400),
         ({"url": "PICTURES/missing.png"}, 400),
         ({"url": "PICTURES/huge.png"}, 413),
+        ({"url": "PICTURES/drip"}, 400),
         ({"path": "ALLOWED/broken.png"}, 400),
         ({"url": "data:image/png;base64,@@@"}, 400),
         ({"url": "ftp://example.com/cat.png"}, 400),

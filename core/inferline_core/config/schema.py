@@ -87,6 +87,7 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # or link-local addresses unless listed here (IPs or CIDR ranges).
     image_url_allowed: list[str] = msgspec.field(default_factory=list)
     max_image_mb: float = 20.0
+    # One deadline for a whole image fetch: connect, redirects and body.
     image_fetch_timeout_s: float = 10.0
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None

@@ -1,9 +1,10 @@
 """Chat images from wherever the client points: ``data:`` URIs, http(s) URLs (fetched here,
 carefully) and local paths inside the configured folders. The core only ever receives bytes.
 
-Fetching refuses private, loopback, link-local and reserved addresses (every hop of a
-redirect is checked; three at most) unless the config allows them; it stops at the size limit
-and the time limit, and wants an image content type. Whatever arrives must decode as an image.
+Fetching (``outbound``) refuses private, loopback, link-local and reserved addresses unless the
+config allows them, and connects only to the addresses it checked, on every hop of a redirect
+(three at most). One deadline covers the whole fetch; it stops at the size limit and wants an
+image content type. Whatever arrives must decode as an image.
 Error messages name the reason, never file contents or internal addresses.
 """
 
@@ -13,14 +14,13 @@ import asyncio
 import base64
 import binascii
 import io
-import ipaddress
-import socket
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from inferline_bridge import outbound
 from inferline_bridge.errors import APIError
 from inferline_bridge.settings import BridgeSettings
 
@@ -72,71 +72,52 @@ def read_local(
         raise APIError(400, "the image file could not be read", param=param) from None
 
 
-def _allowed(address: str, settings: BridgeSettings) -> bool:
-    ip = ipaddress.ip_address(address)
-    if ip.is_global:
-        return True
-    for entry in settings.image_url_allowed:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-async def _check_host(url: str, settings: BridgeSettings, param: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise APIError(400, "image URLs must be http(s), data: or an allowed path", param=param)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM
-        )
-    except OSError:
-        raise APIError(400, "the image URL's host could not be resolved", param=param) from None
-    if not infos or not all(_allowed(str(info[4][0]), settings) for info in infos):
-        raise APIError(
-            403, "the image URL points to an address this server may not fetch", param=param
-        )
+async def _follow(
+    client: httpx.AsyncClient, url: str, settings: BridgeSettings, param: str
+) -> bytes:
+    for _ in range(MAX_REDIRECTS + 1):
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise APIError(400, "image URLs must be http(s), data: or an allowed path", param=param)
+        async with client.stream("GET", url) as response:
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("location", ""))
+                continue
+            if response.status_code != 200:
+                raise APIError(
+                    400, f"fetching the image failed (HTTP {response.status_code})", param=param
+                )
+            if not response.headers.get("content-type", "").startswith("image/"):
+                raise APIError(400, "the image URL did not answer with an image", param=param)
+            body = bytearray()
+            async for block in response.aiter_bytes():
+                body += block
+                if len(body) > settings.max_image_bytes:
+                    raise APIError(413, "the image is larger than this server accepts", param=param)
+            return bytes(body)
+    raise APIError(400, "fetching the image failed (too many redirects)", param=param)
 
 
 async def _fetch(url: str, settings: BridgeSettings, param: str) -> bytes:
-    timeout = httpx.Timeout(settings.image_fetch_timeout_s)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            await _check_host(url, settings, param)
-            try:
-                async with client.stream("GET", url) as response:
-                    if response.is_redirect:
-                        url = urljoin(url, response.headers.get("location", ""))
-                        continue
-                    if response.status_code != 200:
-                        raise APIError(
-                            400,
-                            f"fetching the image failed (HTTP {response.status_code})",
-                            param=param,
-                        )
-                    if not response.headers.get("content-type", "").startswith("image/"):
-                        raise APIError(
-                            400, "the image URL did not answer with an image", param=param
-                        )
-                    body = bytearray()
-                    async for block in response.aiter_bytes():
-                        body += block
-                        if len(body) > settings.max_image_bytes:
-                            raise APIError(
-                                413, "the image is larger than this server accepts", param=param
-                            )
-                    return bytes(body)
-            except httpx.TimeoutException:
-                raise APIError(400, "fetching the image timed out", param=param) from None
-            except httpx.HTTPError:
-                raise APIError(
-                    400, "fetching the image failed (connection error)", param=param
-                ) from None
-    raise APIError(400, "fetching the image failed (too many redirects)", param=param)
+    """The body at ``url``: connect, redirects and body all within one deadline."""
+    limit = settings.image_fetch_timeout_s
+    try:
+        async with (
+            asyncio.timeout(limit),
+            outbound.client(settings.image_url_allowed, limit) as client,
+        ):
+            return await _follow(client, url, settings, param)
+    except (TimeoutError, httpx.TimeoutException):
+        raise APIError(
+            400, f"fetching the image took longer than {limit:g} s", param=param
+        ) from None
+    except outbound.AddressRefused:
+        raise APIError(
+            403, "the image URL points to an address this server may not fetch", param=param
+        ) from None
+    except outbound.Unresolved:
+        raise APIError(400, "the image URL's host could not be resolved", param=param) from None
+    except httpx.HTTPError:
+        raise APIError(400, "fetching the image failed (connection error)", param=param) from None
 
 
 async def load(
