@@ -8,7 +8,9 @@ an httpcore network backend resolves the name once, refuses unless every address
 allowed, and connects to one of exactly those addresses. httpcore still sends the URL's own name
 in the ``Host`` header and as the TLS server name (and checks the certificate against it), and
 each redirect hop that reaches a new host opens its connection through the same backend.
-Proxy settings from the environment are ignored: a proxy would connect somewhere unchecked.
+Proxy settings from the environment are ignored; a proxy is used only when ``[api]
+image_fetch_proxy`` names one, and then the proxy makes the connection (see
+``CheckedProxyTransport``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ async def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to, looked up once per connection."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def checked(host: str, port: int, allows: Callable[[str], bool]) -> list[str]:
+    """The addresses ``host`` resolves to, once, if every one of them is allowed."""
+    try:
+        addresses = await resolve(host, port)
+    except (OSError, UnicodeError):
+        raise Unresolved(host) from None
+    if not addresses or not all(allows(address) for address in addresses):
+        raise AddressRefused(host)
+    return addresses
 
 
 def address_rule(allowed: Iterable[str]) -> Callable[[str], bool]:
@@ -74,12 +87,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """A connection to one of the addresses ``host`` resolved to, all of them allowed."""
-        try:
-            addresses = await resolve(host, port)
-        except (OSError, UnicodeError):
-            raise Unresolved(host) from None
-        if not addresses or not all(self._allows(address) for address in addresses):
-            raise AddressRefused(host)
+        addresses = await checked(host, port, self._allows)
         failure: Exception = httpcore.ConnectError(f"no address of {host} answered")
         for address in addresses:
             try:
@@ -114,7 +122,8 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, backend: PinnedBackend) -> None:
         super().__init__(trust_env=False)
         # httpx has no argument for a network backend yet, so its pool is rebuilt with one
-        # (same defaults otherwise); the tests prove connections go through it.
+        # (certificates checked as httpx does; few connections: one client serves one fetch).
+        # The tests prove every connection goes through the backend.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=10,
@@ -122,10 +131,31 @@ class PinnedTransport(httpx.AsyncHTTPTransport):
         )
 
 
-def client(allowed: Iterable[str], timeout_s: float) -> httpx.AsyncClient:
-    """A client for fetches on a request's behalf; redirects are the caller's to follow."""
+class CheckedProxyTransport(httpx.AsyncHTTPTransport):
+    """Through the proxy the operator configured: each request's host is resolved once and
+    checked here, but the proxy connects by name (resolving it again), so the proxy has to
+    enforce the same egress rules."""
+
+    def __init__(self, proxy: str, allows: Callable[[str], bool]) -> None:
+        super().__init__(proxy=proxy, trust_env=False)
+        self._allows = allows
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the proxy once its host has passed the check."""
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        await checked(request.url.host, port, self._allows)
+        return await super().handle_async_request(request)
+
+
+def client(allowed: Iterable[str], timeout_s: float, proxy: str | None = None) -> httpx.AsyncClient:
+    """A client for fetches on a request's behalf, direct or through the configured ``proxy``
+    (never one from the environment); redirects are the caller's to follow."""
+    allows = address_rule(allowed)
+    transport: httpx.AsyncBaseTransport = (
+        CheckedProxyTransport(proxy, allows) if proxy else PinnedTransport(PinnedBackend(allows))
+    )
     return httpx.AsyncClient(
-        transport=PinnedTransport(PinnedBackend(address_rule(allowed))),
+        transport=transport,
         trust_env=False,
         follow_redirects=False,
         timeout=timeout_s,

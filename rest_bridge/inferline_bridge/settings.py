@@ -40,6 +40,8 @@ class BridgeSettings:
     max_image_bytes: int = 20 * 1024 * 1024
     # One deadline for a whole image fetch (connect, redirects, body).
     image_fetch_timeout_s: float = 10.0
+    # Image URLs go through this proxy when set; proxy variables from the environment never.
+    image_fetch_proxy: str | None = None
 
 
 def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
@@ -63,4 +65,5 @@ def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
         image_url_allowed=tuple(api.image_url_allowed),
         max_image_bytes=int(api.max_image_mb * 1024 * 1024),
         image_fetch_timeout_s=api.image_fetch_timeout_s,
+        image_fetch_proxy=api.image_fetch_proxy,
     )

@@ -1,7 +1,7 @@
 """The bridge's fetch of chat image URLs against real servers on 127.0.0.1, with name resolution
 and the socket connect step replaced: it connects only to an address it checked (DNS rebinding,
-redirect hops), keeps the URL's name for Host and TLS, ends at one total deadline, and ignores
-proxy variables.
+redirect hops), keeps the URL's name for Host and TLS, ends at one total deadline, ignores
+proxy variables and checks hosts before a configured proxy carries the request.
 
 No packet leaves loopback: the replaced resolver answers only the names the test gives it, and
 the replaced connect step records every address it is asked for and refuses all but 127.0.0.1.
@@ -27,7 +27,8 @@ from PIL import Image
 from inferline_bridge import outbound
 from inferline_bridge.chat.images import load
 from inferline_bridge.errors import APIError
-from inferline_bridge.settings import BridgeSettings
+from inferline_bridge.settings import BridgeSettings, bridge_settings
+from inferline_core.config import ConfigError, load_config
 from tests.fixtures.certs import write_certs
 
 PARAM = "messages[0].content[1].image_url"
@@ -281,3 +282,61 @@ async def test_proxy_variables_change_nothing(
         assert proxied == []
         assert site.seen == [("/cat.png", f"pictures.test:{site.port}")]
         assert net.connects == ["127.0.0.1"]
+
+
+@pytest.fixture
+def proxy() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A forward proxy on 127.0.0.1 that answers every request itself (it never connects
+    anywhere) and records (request target, Host header)."""
+    seen: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Host", "")))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+    for port in _serve(Handler):
+        yield f"http://127.0.0.1:{port}", seen
+
+
+async def test_a_configured_proxy_carries_checked_fetches(
+    proxy: tuple[str, list[tuple[str, str]]], net: Net
+) -> None:
+    proxy_url, seen = proxy
+    net.answers["pictures.test"] = [[PUBLIC]]
+    settings = BridgeSettings(image_url_allowed=("203.0.113.0/24",), image_fetch_proxy=proxy_url)
+    image = await load("http://pictures.test:8080/cat.png", None, settings, PARAM)
+    assert image == (PNG, "image/png")
+    assert net.lookups == ["pictures.test"]  # checked here, even though the proxy connects
+    assert net.connects == ["127.0.0.1"]  # the proxy only
+    assert seen == [("http://pictures.test:8080/cat.png", "pictures.test:8080")]
+
+
+@pytest.mark.parametrize("answer", [["127.0.0.1"], [PUBLIC, "10.0.0.1"]])
+async def test_a_configured_proxy_never_carries_refused_hosts(
+    proxy: tuple[str, list[tuple[str, str]]], net: Net, answer: list[str]
+) -> None:
+    proxy_url, seen = proxy
+    net.answers["inside.test"] = [answer]
+    settings = BridgeSettings(image_url_allowed=("203.0.113.0/24",), image_fetch_proxy=proxy_url)
+    error = await _refusal("http://inside.test/cat.png", settings)
+    assert error.status == 403
+    assert net.connects == []
+    assert seen == []
+
+
+def test_the_proxy_setting_comes_from_api_and_must_be_http(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[api]\nimage_fetch_proxy = "http://egress.internal:3128"\n')
+    settings = bridge_settings(load_config(config, environ={}), "127.0.0.1:1")
+    assert settings.image_fetch_proxy == "http://egress.internal:3128"
+    config.write_text('[api]\nimage_fetch_proxy = "egress.internal:3128"\n')
+    with pytest.raises(ConfigError, match="image_fetch_proxy"):
+        load_config(config, environ={})

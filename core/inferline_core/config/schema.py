@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -89,6 +89,10 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     max_image_mb: float = 20.0
     # One deadline for a whole image fetch: connect, redirects and body.
     image_fetch_timeout_s: float = 10.0
+    # An HTTP(S) proxy for those fetches (http://host:port); unset: direct. Proxy variables from
+    # the environment are never used. The proxy resolves names itself: it must refuse internal
+    # addresses too.
+    image_fetch_proxy: Annotated[str, msgspec.Meta(pattern=r"^https?://")] | None = None
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -103,7 +103,9 @@ async def _fetch(url: str, settings: BridgeSettings, param: str) -> bytes:
     try:
         async with (
             asyncio.timeout(limit),
-            outbound.client(settings.image_url_allowed, limit) as client,
+            outbound.client(
+                settings.image_url_allowed, limit, settings.image_fetch_proxy
+            ) as client,
         ):
             return await _follow(client, url, settings, param)
     except (TimeoutError, httpx.TimeoutException):
