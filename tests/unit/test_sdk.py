@@ -10,10 +10,11 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 import inferline
-from inferline import _channel, _requests
+from inferline import _channel, _requests, _routing
 from inferline.errors import from_rpc_error
 from inferline.v1 import chat_service_pb2 as chat_pb
 from inferline.v1 import common_pb2
+from inferline.v1 import model_service_pb2 as model_pb
 
 
 class _Error(grpc.RpcError):
@@ -103,13 +104,31 @@ def test_each_code_has_its_class(code: grpc.StatusCode, cls: type[Exception]) ->
     assert error.param is None
 
 
-def test_address_lists_become_one_round_robin_target() -> None:
-    assert _channel.target("127.0.0.1:1") == "127.0.0.1:1"
-    assert _channel.target("127.0.0.1:1, 127.0.0.1:2") == "ipv4:127.0.0.1:1,127.0.0.1:2"
-    with pytest.raises(ValueError, match="dns:///"):
-        _channel.target("core-a:1,core-b:1")
+def test_several_cores_are_routed_and_resolved() -> None:
+    assert not _routing.routed("127.0.0.1:1")
+    assert _routing.routed("127.0.0.1:1, core-b:2") and _routing.routed("dns:///cores:50051")
+    assert _routing.resolve("127.0.0.1:1, core-b:2,[::1]:3") == (
+        ["127.0.0.1:1", "core-b:2", "[::1]:3"],
+        None,
+    )
+    # A DNS name is resolved here (localhost, so nothing leaves the machine); the authority of
+    # dns://AUTHORITY/NAME is not used, and the port defaults to 50051.
+    addresses, tls_name = _routing.resolve("dns:///localhost:7")
+    assert tls_name == "localhost" and "127.0.0.1:7" in addresses
+    assert "127.0.0.1:50051" in _routing.resolve("dns://192.0.2.1/localhost")[0]
     assert _channel.call_metadata("k") == (("authorization", "Bearer k"),)
     assert _channel.call_metadata(None) == ()
+
+
+def test_merged_model_lists_show_a_model_loaded_anywhere_as_loaded() -> None:
+    loaded, available = model_pb.MODEL_STATE_LOADED, model_pb.MODEL_STATE_AVAILABLE
+    merged = _routing.merge_models(
+        [
+            [model_pb.Model(id="b", state=available), model_pb.Model(id="a", state=available)],
+            [model_pb.Model(id="a", state=loaded)],
+        ]
+    )
+    assert [(m.id, m.state) for m in merged] == [("a", loaded), ("b", available)]
 
 
 def test_openai_shaped_tools_choice_and_format_become_protos() -> None:
