@@ -1,8 +1,8 @@
 """Who may call the bridge, and how much: API keys and rate limits, as ASGI middleware.
 
 Keys come from ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` and are compared in
-constant time; they are never logged. ``/health`` is open, so load balancers can probe it, and
-so are stored images' random URLs.
+constant time; they are never logged. ``/health``, ``/health/live`` and ``/health/ready`` are
+open, so load balancers can probe them, and so are stored images' random URLs.
 Each admitted request gets a meter in ``scope["state"]`` that the handlers charge tokens to.
 """
 
@@ -18,11 +18,11 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from inferline_bridge.errors import error_body
+from inferline_bridge.health import PATHS as OPEN_PATHS
 from inferline_bridge.limits import Limiter
 from inferline_bridge.settings import BridgeSettings
 from inferline_core.security import matches
 
-OPEN_PATHS = frozenset({"/health", "/health/live", "/health/ready"})
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
 OPEN_PREFIXES = ("/v1/images/files/",)
 METER = "inferline_meter"

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -28,25 +28,12 @@ from inferline_bridge.errors import (
     handle_http_error,
     handle_unexpected,
 )
+from inferline_bridge.health import live, ready
 from inferline_bridge.images.controller import ImagesController
 from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
 from inferline_bridge.models.controller import ModelsController
 from inferline_bridge.settings import BridgeSettings
-
-
-@get(["/health", "/health/ready"], include_in_schema=True)
-async def health(client: NamedDependency[AsyncClient]) -> Response[dict[str, str]]:
-    """Readiness: 200 when a core answers its health check, 503 otherwise; needs no key."""
-    if await client.health(timeout=2.0):
-        return Response({"status": "ok"})
-    return Response({"status": "unavailable"}, status_code=503)
-
-
-@get("/health/live", include_in_schema=True)
-async def live() -> dict[str, str]:
-    """Liveness: 200 while the bridge serves HTTP, with or without a core; needs no key."""
-    return {"status": "ok"}
 
 
 def _client(state: State) -> AsyncClient:
@@ -106,8 +93,8 @@ def create_app(settings: BridgeSettings) -> Litestar:
             FunctionCallingController,
             ImagesController,
             ModelsController,
-            health,
             live,
+            ready,
         ],
         lifespan=[core_client],
         dependencies={

@@ -22,8 +22,10 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.FAILED_PRECONDITION: 400,
     grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
+    # The core refusing the bridge's own credential is the server's misconfiguration, not the
+    # caller's fault (the bridge checks callers' keys itself): a bad gateway, never a 401.
+    grpc.StatusCode.UNAUTHENTICATED: 502,
+    grpc.StatusCode.PERMISSION_DENIED: 502,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.ABORTED: 409,
@@ -34,6 +36,9 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 _TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+# Seconds a client should wait before retrying while the core is away (restarting, say).
+CORE_RETRY_AFTER_S = 1
+_CORE_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
 class APIError(Exception):
@@ -74,10 +79,22 @@ def from_core(error: InferlineError) -> APIError:
     """The HTTP view of a core error."""
     status = HTTP_STATUS.get(error.code, 500)
     code = error.reason.lower() if error.reason else None
+    message = error.message
+    retry_after = error.retry_after
+    if error.code in _CORE_REFUSED:
+        log.error("the core refused the bridge's credentials: %s", error.message)
+        message = "the server is misconfigured: its core refused the bridge's credentials"
+        code = "core_auth_failed"
+    elif error.code == grpc.StatusCode.UNAVAILABLE:
+        retry_after = CORE_RETRY_AFTER_S if retry_after is None else retry_after
+        if not error.reason:  # gRPC's own words: a transport failure, with internal addresses
+            log.warning("the core is unavailable: %s", error.message)
+            message = "the model server's core is unavailable; retry shortly"
+            code = "core_unavailable"
     headers = {}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(error.retry_after)))
-    return APIError(status, error.message, param=error.param, code=code, headers=headers)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return APIError(status, message, param=error.param, code=code, headers=headers)
 
 
 def _response(error: APIError) -> Response[Any]:

@@ -14,11 +14,15 @@ from inferline_core.server import CoreServer, build_server
 
 @asynccontextmanager
 async def running_core(
-    models: Mapping[str, ModelConfig], *, max_queue: int = 16, **core: Any
+    models: Mapping[str, ModelConfig],
+    *,
+    max_queue: int = 16,
+    address: str = "127.0.0.1:0",
+    **core: Any,
 ) -> AsyncIterator[tuple[CoreServer, str]]:
     """A started core serving ``models`` on the running loop, and its address; stopped on exit.
     Keywords set more of ``[core]``."""
-    config = Config(core=CoreConfig(address="127.0.0.1:0", threads=2, max_queue=max_queue, **core))
+    config = Config(core=CoreConfig(address=address, threads=2, max_queue=max_queue, **core))
     server = build_server(config, models)
     port = await server.start()
     try:
@@ -28,8 +32,10 @@ async def running_core(
 
 
 @contextmanager
-def threaded_core(models: Mapping[str, ModelConfig], *, max_queue: int = 16) -> Iterator[str]:
-    """A core on its own event loop in a thread, and its address.
+def threaded_core(
+    models: Mapping[str, ModelConfig], *, max_queue: int = 16, **core: Any
+) -> Iterator[str]:
+    """A core on its own event loop in a thread, and its address; keywords as ``running_core``.
 
     Litestar's test client blocks the test's loop while the app answers, so a core the app
     calls must not share that loop.
@@ -37,7 +43,7 @@ def threaded_core(models: Mapping[str, ModelConfig], *, max_queue: int = 16) -> 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="core-loop", daemon=True)
     thread.start()
-    context = running_core(models, max_queue=max_queue)
+    context = running_core(models, max_queue=max_queue, **core)
     try:
         _, address = asyncio.run_coroutine_threadsafe(context.__aenter__(), loop).result(60)
         yield address

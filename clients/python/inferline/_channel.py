@@ -19,6 +19,14 @@ _SERVICE_CONFIG = json.dumps(
 )
 
 
+# While the core is away (restarting under `inferline serve`, say), calls fail at once with
+# UNAVAILABLE (no call waits for the channel to become ready), and the channel keeps trying to
+# reconnect at most this often, so the first call after the core is back succeeds. gRPC's
+# default backoff grows to two minutes, which would keep a restarted core unreachable.
+RECONNECT_BACKOFF_MS = 250
+MAX_RECONNECT_BACKOFF_MS = 1000
+
+
 def channel_options(extra: list[tuple[str, object]] | None = None) -> list[tuple[str, object]]:
     """The channel options every inferline client uses."""
     return [
@@ -26,6 +34,9 @@ def channel_options(extra: list[tuple[str, object]] | None = None) -> list[tuple
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.service_config", _SERVICE_CONFIG),
         ("grpc.enable_retries", 1),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
         *(extra or []),
     ]
 

@@ -91,7 +91,7 @@ class ResourceExhaustedError(InferlineError):
 
 
 class FailedPreconditionError(InferlineError):
-    """The server is not in a state to do this (a model that failed to load, say)."""
+    """The server is not in a state to do this."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
