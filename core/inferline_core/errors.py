@@ -40,7 +40,8 @@ _TABLE: dict[type[CoreError], tuple[grpc.StatusCode, str]] = {
     ContextLengthExceeded: (grpc.StatusCode.INVALID_ARGUMENT, "CONTEXT_LENGTH_EXCEEDED"),
     ModelNotFound: (grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND"),
     WrongModelType: (grpc.StatusCode.INVALID_ARGUMENT, "WRONG_MODEL_TYPE"),
-    ModelLoadFailed: (grpc.StatusCode.FAILED_PRECONDITION, "MODEL_LOAD_FAILED"),
+    # The server's fault, not the request's: a 500 that SDKs retry, never a 400.
+    ModelLoadFailed: (grpc.StatusCode.INTERNAL, "MODEL_LOAD_FAILED"),
     QueueFull: (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL"),
     ShuttingDown: (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
 }

@@ -6,6 +6,12 @@ table that turns them into gRPC statuses lives in ``inferline_core.errors``.
 
 from __future__ import annotations
 
+import re
+
+# Absolute, home and relative file paths in a library's message: clients never see where the
+# server keeps its files (the core's log has the whole message).
+_PATH = re.compile(r"(?<![\w.:/])(?:~|\.\.?)?/[^\s'\"]+")
+
 
 class CoreError(Exception):
     """Base of the core's own errors; ``param`` names the request field at fault, if any."""
@@ -34,6 +40,12 @@ class WrongModelType(CoreError):
 
 class ModelLoadFailed(CoreError):
     """The model's files could not be loaded."""
+
+    @classmethod
+    def because(cls, model_id: str, error: Exception) -> ModelLoadFailed:
+        """The error for ``model_id`` failing with ``error``: names the model, not its files."""
+        reason = _PATH.sub("<path>", str(error)) or type(error).__name__
+        return cls(f"the model {model_id!r} failed to load: {reason}", param="model")
 
 
 class QueueFull(CoreError):

@@ -251,11 +251,10 @@ class Registry:
                 try:
                     entry.engine = await asyncio.to_thread(self._loader, entry.id, entry.config)
                 except Exception as error:
-                    entry.state, entry.error = State.FAILED, str(error)
+                    failure = ModelLoadFailed.because(entry.id, error)
+                    entry.state, entry.error = State.FAILED, failure.message
                     log.exception("loading %s failed", entry.id)
-                    raise ModelLoadFailed(
-                        f"the model {entry.id!r} failed to load: {error}"
-                    ) from None
+                    raise failure from None
                 threads = int(getattr(entry.engine, "parallel", 1))
                 entry.worker = ModelWorker(entry.id, self._max_queue, threads=threads)
                 entry.state, entry.error = State.LOADED, ""
