@@ -42,15 +42,19 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise APIError(400, f"the request body is not valid JSON: {error}") from None
 
 
-def form_number(form: Any, key: str, kind: type[int] | type[float]) -> Any:
-    """A numeric multipart field, or None when absent; anything else is a 400 naming it."""
+def form_number(form: Any, key: str, kind: type[int] | type[float], *, bits: int = 32) -> Any:
+    """A numeric multipart field, or None when absent; anything else (an integer wider than
+    ``bits``, too) is a 400 naming it."""
     value = form.get(key)
     if value in (None, ""):
         return None
     try:
-        return kind(value)
+        number = kind(value)
     except (TypeError, ValueError):
         raise APIError(400, f"{key} must be a number", param=key) from None
+    if kind is int and not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise APIError(400, f"{key} must be below 2**{bits - 1}", param=key)
+    return number
 
 
 async def _disconnected(request: Request[Any, Any, Any]) -> None:

@@ -8,6 +8,7 @@ import msgspec
 
 from inferline.v1 import common_pb2 as pb
 from inferline_bridge.errors import APIError
+from inferline_bridge.numbers import Int32, Int64, fits_int32
 
 
 class StreamOptions(msgspec.Struct):
@@ -21,11 +22,11 @@ class GenerationFields(msgspec.Struct, kw_only=True):
 
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
-    logprobs: bool | int | None = None  # chat: a bool; completions: how many alternatives
-    max_tokens: int | None = None
-    n: int | None = None
+    logprobs: bool | Int32 | None = None  # chat: a bool; completions: how many alternatives
+    max_tokens: Int32 | None = None
+    n: Int32 | None = None
     presence_penalty: float | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
@@ -33,10 +34,10 @@ class GenerationFields(msgspec.Struct, kw_only=True):
     top_p: float | None = None
     user: str | None = None
     # Nexa's names for OpenAI's fields.
-    max_new_tokens: int | None = None
+    max_new_tokens: Int32 | None = None
     stop_words: list[str] | None = None
     # Extras from llama.cpp's sampler.
-    top_k: int | None = None
+    top_k: Int32 | None = None
     min_p: float | None = None
     repeat_penalty: float | None = None
 
@@ -68,11 +69,12 @@ def sampling_pb(fields: GenerationFields, max_tokens: int | None) -> pb.Sampling
         params.stop.extend([stop] if isinstance(stop, str) else stop)
     for token, bias in (fields.logit_bias or {}).items():
         try:
-            params.logit_bias[int(token)] = bias
+            token_id = int(token)
         except ValueError:
-            raise APIError(
-                400, f"logit_bias: {token!r} is not a token id", param="logit_bias"
-            ) from None
+            token_id = None
+        if token_id is None or not fits_int32(token_id):
+            raise APIError(400, f"logit_bias: {token!r} is not a token id", param="logit_bias")
+        params.logit_bias[token_id] = bias
     return params
 
 

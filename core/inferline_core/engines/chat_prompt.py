@@ -9,7 +9,6 @@ handles them, as ``<tool_call>`` / ``<tool_response>`` text otherwise.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +101,7 @@ def _message(turn: ChatTurn, native_calls: bool) -> dict[str, Any]:
             {
                 "id": call.id,
                 "type": "function",
-                "function": {"name": call.name, "arguments": json.loads(call.arguments or "{}")},
+                "function": {"name": call.name, "arguments": tool_calls.replayed_arguments(call)},
             }
             for call in turn.tool_calls
         ]

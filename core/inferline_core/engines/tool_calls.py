@@ -80,9 +80,18 @@ def instructions(tools: Sequence[ToolSpec]) -> str:
     )
 
 
+def replayed_arguments(call: ToolCall) -> dict[str, Any] | str:
+    """A past call's arguments for the prompt: the JSON object, or, when a client replays
+    arguments that are not a JSON object, the text as it was sent (it is history, not ours)."""
+    if not call.arguments.strip():
+        return {}
+    parsed = parse_object(call.arguments)
+    return call.arguments if parsed is None else parsed
+
+
 def call_text(call: ToolCall) -> str:
     """A past call written the way ``instructions()`` asks for it."""
-    arguments = parse_object(call.arguments) or {}
+    arguments = replayed_arguments(call)
     return f"{OPEN}\n{json.dumps({'name': call.name, 'arguments': arguments})}\n{CLOSE}"
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from inferline_bridge.numbers import Int32
 from inferline_bridge.sampling import GenerationFields
 
 
@@ -105,8 +106,8 @@ class ChatCompletionRequest(GenerationFields, kw_only=True):
 
     messages: list[Message]
     model: str = ""
-    max_completion_tokens: int | None = None
-    top_logprobs: int | None = None
+    max_completion_tokens: Int32 | None = None
+    top_logprobs: Int32 | None = None
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from inferline_bridge.numbers import Int32
+
 
 class EmbeddingRequest(msgspec.Struct, kw_only=True):
     """``POST /v1/embeddings``."""
@@ -14,7 +16,7 @@ class EmbeddingRequest(msgspec.Struct, kw_only=True):
     input: str | list[Any]
     model: str = ""
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: Int32 | None = None
     user: str | None = None
     normalize: bool | None = None
     truncate: bool | None = None

@@ -84,7 +84,7 @@ class ImagesController(Controller):
                 size_text=form.get("size"),
                 steps=form_number(form, "steps", int),
                 guidance_scale=form_number(form, "guidance_scale", float),
-                seed=form_number(form, "seed", int),
+                seed=form_number(form, "seed", int, bits=64),
                 negative_prompt=form.get("negative_prompt") or None,
             ),
             form_number(form, "strength", float),

@@ -7,23 +7,25 @@ from typing import Literal
 
 import msgspec
 
+from inferline_bridge.numbers import Int32, Int64
+
 
 class GenerationRequest(msgspec.Struct, kw_only=True):
     """``POST /v1/images/generations``."""
 
     prompt: str
     model: str = ""
-    n: int | None = None
+    n: Int32 | None = None
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
     quality: str | None = None
     style: str | None = None
     user: str | None = None
     # Diffusion extras.
-    seed: int | None = None
+    seed: Int64 | None = None
     negative_prompt: str | None = None
-    steps: int | None = None
-    num_inference_steps: int | None = None
+    steps: Int32 | None = None
+    num_inference_steps: Int32 | None = None
     guidance_scale: float | None = None
     scheduler: str | None = None
 
@@ -35,9 +37,9 @@ class NexaImageRequest(msgspec.Struct, kw_only=True):
     model: str = ""
     image_path: str = ""
     cfg_scale: float | None = None
-    width: int | None = None
-    height: int | None = None
-    sample_steps: int | None = None
-    seed: int | None = None
+    width: Int32 | None = None
+    height: Int32 | None = None
+    sample_steps: Int32 | None = None
+    seed: Int64 | None = None
     negative_prompt: str = ""
     strength: float | None = None
