@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import cast
 
 import click
 
+from inferline_core import bridge_launch
+from inferline_core.bridge_launch import settings_document
 from inferline_core.cli_store import models_group, pull_command, pull_with_progress
 from inferline_core.config import Backend, Config, ModelType
 from inferline_core.supervisor import supervise
@@ -170,26 +174,16 @@ def serve(
     )
     grpc_address = grpc_address or config.core.address
     rest_host, rest_port = _split_address(config.api.address)
-    bridge_args = [
-        "--core",
-        grpc_address,
-        "--host",
-        host or rest_host,
-        "--port",
-        str(port or rest_port),
-    ]
-    if config_path:
-        bridge_args += ["--config", str(config_path)]
+    rest_host, rest_port = host or rest_host, port or rest_port
+    with _config_errors():
+        document = settings_document(config, grpc_address, rest_host, rest_port)
     core_args = _core_args(model, config_path, nctx, threads, grpc_address, backend, model_type)
     if mmproj:
         core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
-    click.echo(
-        f"inferline: REST on {scheme}://{host or rest_host}:{port or rest_port}, "
-        f"gRPC on {grpc_address}"
-    )
+    click.echo(f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}")
     token = config.core.api_key[0] if config.core.api_key else None
-    raise SystemExit(supervise(core_args, bridge_args, grpc_address, credentials, token))
+    raise SystemExit(supervise(core_args, document, grpc_address, credentials, token))
 
 
 @main.command()
@@ -251,15 +245,14 @@ def core(
 @_config_option
 def bridge(core_address: str, host: str | None, port: int | None, config_path: Path | None) -> None:
     """Run only the OpenAI-compatible REST bridge in front of one or more cores."""
-    from inferline_bridge.server import run_bridge
-    from inferline_bridge.settings import bridge_settings
     from inferline_core.config import load_config
 
     with _config_errors():
         config = load_config(config_path)
-        settings = bridge_settings(config, core_address)
-    rest_host, rest_port = _split_address(config.api.address)
-    run_bridge(settings, host=host or rest_host, port=port or rest_port)
+        rest_host, rest_port = _split_address(config.api.address)
+        document = settings_document(config, core_address, host or rest_host, port or rest_port)
+    # The bridge runs as its own program (python -m inferline_bridge) in this process's place.
+    os.execve(sys.executable, list(bridge_launch.COMMAND), bridge_launch.environment(document))
 
 
 def _model_spec(

@@ -3,13 +3,14 @@ every RPC passes (health and reflection excepted unless configured otherwise).""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from inferline import tls_credentials
+from inferline.keys import matches
 from inferline_core.config import ConfigError, CoreConfig
 
 _OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -45,19 +46,12 @@ def client_credentials(core: CoreConfig) -> grpc.ChannelCredentials | None:
     """TLS for calling the core, or None for plaintext."""
     if core.tls_ca is None and core.tls_client_cert is None:
         return None
-    return grpc.ssl_channel_credentials(
-        root_certificates=_read(core.tls_ca, "tls_ca"),
-        private_key=_read(core.tls_client_key, "tls_client_key"),
-        certificate_chain=_read(core.tls_client_cert, "tls_client_cert"),
-    )
-
-
-def matches(offered: str, keys: Sequence[str]) -> bool:
-    """Whether ``offered`` is one of ``keys``, comparing every key in constant time."""
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(offered.encode(), key.encode())
-    return found
+    try:
+        return tls_credentials(core.tls_ca, core.tls_client_cert, core.tls_client_key)
+    except ValueError:
+        raise ConfigError("core.tls_client_cert and core.tls_client_key go together") from None
+    except OSError as error:
+        raise ConfigError(f"core: cannot read a TLS client file: {error}") from None
 
 
 def _bearer(metadata: Sequence[tuple[str, Any]] | None) -> str:

@@ -19,6 +19,7 @@ from types import FrameType
 import grpc
 
 from inferline import Client
+from inferline_core import bridge_launch
 
 log = logging.getLogger("inferline.serve")
 
@@ -26,8 +27,12 @@ CORE_START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 20.0
 
 
-def _child(command: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "inferline_core.cli", command, *args])
+def _core(args: Sequence[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "inferline_core.cli", "core", *args])
+
+
+def _bridge(document: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(bridge_launch.COMMAND, env=bridge_launch.environment(document))
 
 
 def _wait_core_healthy(
@@ -58,7 +63,7 @@ def _terminate(process: subprocess.Popen[bytes] | None) -> None:
 
 def supervise(
     core_args: Sequence[str],
-    bridge_args: Sequence[str],
+    bridge_document: str,
     core_address: str,
     credentials: grpc.ChannelCredentials | None = None,
     token: str | None = None,
@@ -70,7 +75,7 @@ def supervise(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    core = _child("core", core_args)
+    core = _core(core_args)
     bridge: subprocess.Popen[bytes] | None = None
     try:
         client = Client(core_address, api_key=token, credentials=credentials)
@@ -79,7 +84,7 @@ def supervise(
                 return 0
             log.error("the core did not become healthy at %s", core_address)
             return 1
-        bridge = _child("bridge", bridge_args)
+        bridge = _bridge(bridge_document)
         while not stop.is_set():
             if core.poll() is not None or bridge.poll() is not None:
                 log.error("a child process exited unexpectedly; stopping")

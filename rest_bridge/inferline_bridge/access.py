@@ -17,11 +17,11 @@ from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from inferline.keys import matches
 from inferline_bridge.errors import error_body
 from inferline_bridge.health import PATHS as OPEN_PATHS
 from inferline_bridge.limits import Limiter
 from inferline_bridge.settings import BridgeSettings
-from inferline_core.security import matches
 
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
 OPEN_PREFIXES = ("/v1/images/files/",)

@@ -70,7 +70,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             settings.core_address,
             api_key=settings.core_api_key,
             timeout=settings.request_timeout,
-            credentials=settings.core_credentials,
+            credentials=settings.core_credentials(),
         )
         app.state.client = client
         try:

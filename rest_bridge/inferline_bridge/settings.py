@@ -1,15 +1,22 @@
-"""The bridge's settings: which core to call, how, and the limits it enforces for itself."""
+"""The bridge's settings: which core to call, how, and the limits it enforces for itself.
+
+The bridge reads no configuration file: whoever starts it (``inferline serve`` or
+``inferline bridge``) hands it one JSON document, ``{"host", "port", "settings"}``, in the
+environment variable ``INFERLINE_BRIDGE_SETTINGS``; ``launch`` decodes and checks it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
+import msgspec
 
-from inferline_core.config import Config
-from inferline_core.security import client_credentials
+from inferline import tls_credentials
 
+SETTINGS_ENV = "INFERLINE_BRIDGE_SETTINGS"
 DEFAULT_MAX_BODY_BYTES = 26 * 1024 * 1024
 DEFAULT_OUTPUT_FOLDER = Path("~/.cache/inferline/outputs").expanduser()
 
@@ -20,7 +27,11 @@ class BridgeSettings:
 
     core_address: str = "127.0.0.1:50051"
     core_api_key: str | None = None
-    core_credentials: grpc.ChannelCredentials | None = None
+    # TLS towards the core: the CA to trust and a client certificate (PEM paths); with none
+    # of them the channel is plaintext.
+    core_tls_ca: str | None = None
+    core_tls_cert: str | None = None
+    core_tls_key: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Seconds a whole request may take at the core; None means no deadline.
     request_timeout: float | None = None
@@ -43,27 +54,53 @@ class BridgeSettings:
     # Image URLs go through this proxy when set; proxy variables from the environment never.
     image_fetch_proxy: str | None = None
 
+    def core_credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS for calling the core, or None for plaintext."""
+        if self.core_tls_ca is None and self.core_tls_cert is None:
+            return None
+        return tls_credentials(self.core_tls_ca, self.core_tls_cert, self.core_tls_key)
 
-def bridge_settings(config: Config, core_address: str) -> BridgeSettings:
-    """The bridge's settings from the configuration file's ``[api]`` and ``[core]`` tables."""
-    api, core = config.api, config.core
-    return BridgeSettings(
-        core_address=core_address,
-        core_api_key=core.api_key[0] if core.api_key else None,
-        core_credentials=client_credentials(core),
-        max_body_bytes=int(api.max_body_mb * 1024 * 1024),
-        api_keys=tuple(api.keys()),
-        require_auth=api.auth_required,
-        requests_per_minute=api.max_requests_per_minute,
-        tokens_per_minute=api.max_tokens_per_minute,
-        cors_origins=tuple(api.cors_origins or ["*"]) if api.cors_enabled else None,
-        tls_cert=api.tls_cert,
-        tls_key=api.tls_key,
-        output_folder=Path(api.output_folder).expanduser(),
-        url_ttl_s=api.url_ttl_s,
-        image_folders=tuple(Path(f).expanduser().resolve() for f in api.image_folders),
-        image_url_allowed=tuple(api.image_url_allowed),
-        max_image_bytes=int(api.max_image_mb * 1024 * 1024),
-        image_fetch_timeout_s=api.image_fetch_timeout_s,
-        image_fetch_proxy=api.image_fetch_proxy,
-    )
+
+@dataclass(frozen=True, kw_only=True)
+class Launch:
+    """Where the bridge listens, and its settings."""
+
+    host: str
+    port: int
+    settings: BridgeSettings = field(default_factory=BridgeSettings)
+
+
+class SettingsError(Exception):
+    """The launch document cannot be used."""
+
+
+def _paths(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value).expanduser()
+    raise NotImplementedError
+
+
+def launch(document: str) -> Launch:
+    """Decode the launch document; unknown keys and wrong types are refused."""
+    try:
+        raw = msgspec.json.decode(document)
+        _check_keys(raw)
+        return msgspec.convert(raw, Launch, dec_hook=_paths)
+    except msgspec.DecodeError as error:
+        raise SettingsError(f"{SETTINGS_ENV}: not JSON: {error}") from None
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"{SETTINGS_ENV}: {error}") from None
+
+
+def _check_keys(raw: Any) -> None:
+    """msgspec ignores unknown dataclass fields: a misspelt setting must not pass silently."""
+    known = {"launch": set(Launch.__dataclass_fields__)}
+    known["settings"] = set(BridgeSettings.__dataclass_fields__)
+    if not isinstance(raw, dict):
+        return
+    unknown = set(raw) - known["launch"]
+    settings = raw.get("settings")
+    if isinstance(settings, dict):
+        unknown |= {f"settings.{key}" for key in set(settings) - known["settings"]}
+    if unknown:
+        raise SettingsError(f"{SETTINGS_ENV}: unknown keys: {', '.join(sorted(unknown))}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from inferline.keys import matches
 from inferline_bridge.limits import Limiter
-from inferline_core.security import matches
 
 
 class Clock:

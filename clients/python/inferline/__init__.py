@@ -7,6 +7,7 @@
 """
 
 from inferline._async import AsyncClient, AsyncStream
+from inferline._channel import tls_credentials
 from inferline._sync import Client, Stream
 from inferline.errors import (
     AbortedError,
@@ -48,4 +49,5 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "tls_credentials",
 ]

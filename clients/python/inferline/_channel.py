@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 # Images and audio travel as bytes: allow messages well beyond gRPC's 4 MiB default.
@@ -44,3 +47,19 @@ def channel_options(extra: list[tuple[str, object]] | None = None) -> list[tuple
 def call_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     """Metadata sent with every call: the bearer token, when there is one."""
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def tls_credentials(
+    ca: str | None = None, cert: str | None = None, key: str | None = None
+) -> grpc.ChannelCredentials:
+    """TLS for calling a core, from PEM files: ``ca`` to trust (default: the system's roots),
+    and ``cert`` + ``key`` for a client certificate when the core asks for one."""
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate needs both cert and key")
+
+    def read(path: str | None) -> bytes | None:
+        return None if path is None else Path(path).expanduser().read_bytes()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert)
+    )

@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llama_cpp import llama_grammar
-
 from inferline_core.exceptions import InvalidArgument
 
 # Keywords the converter enforces, and annotations that constrain nothing.
@@ -72,6 +70,8 @@ def check(schema: Any, param: str, where: str = "") -> None:
 
 def grammar(schema: Mapping[str, Any], param: str) -> str:
     """The GBNF grammar for ``schema``, checked first."""
+    from llama_cpp import llama_grammar  # only llama.cpp models build grammars
+
     check(schema, param)
     try:
         return str(llama_grammar.json_schema_to_gbnf(json.dumps(schema)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from inferline.v1 import audio_service_pb2 as pb
-from inferline_core.engines.languages import name
+from inferline_bridge.audio.languages import name
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
