@@ -27,7 +27,8 @@ from PIL import Image
 from inferline_bridge import outbound
 from inferline_bridge.chat.images import load
 from inferline_bridge.errors import APIError
-from inferline_bridge.settings import BridgeSettings, bridge_settings
+from inferline_bridge.settings import BridgeSettings, launch
+from inferline_core.bridge_launch import settings_document
 from inferline_core.config import ConfigError, load_config
 from tests.fixtures.certs import write_certs
 
@@ -335,7 +336,8 @@ async def test_a_configured_proxy_never_carries_refused_hosts(
 def test_the_proxy_setting_comes_from_api_and_must_be_http(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[api]\nimage_fetch_proxy = "http://egress.internal:3128"\n')
-    settings = bridge_settings(load_config(config, environ={}), "127.0.0.1:1")
+    document = settings_document(load_config(config, environ={}), "127.0.0.1:1", "127.0.0.1", 1)
+    settings = launch(document).settings
     assert settings.image_fetch_proxy == "http://egress.internal:3128"
     config.write_text('[api]\nimage_fetch_proxy = "egress.internal:3128"\n')
     with pytest.raises(ConfigError, match="image_fetch_proxy"):
