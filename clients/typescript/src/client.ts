@@ -1,7 +1,7 @@
-// The client: one HTTP/2 connection to a core, typed methods per RPC, streams as async
-// iterators that cancel their call when the consumer stops early.
+// The client: an HTTP/2 connection to a core (or to each of several, routed by model), typed
+// methods per RPC, streams as async iterators that cancel their call when the consumer stops early.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { createClient as connectClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient as connectClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 
 import { AudioService, TranscribeRequestSchema } from "./gen/inferline/v1/audio_service_pb.js";
@@ -31,8 +31,9 @@ import {
   ImageService,
   type GenerateImageResponse,
 } from "./gen/inferline/v1/image_service_pb.js";
-import { ModelService, type Model } from "./gen/inferline/v1/model_service_pb.js";
-import { toInferlineError } from "./errors.js";
+import { ModelService, ModelState, type Model } from "./gen/inferline/v1/model_service_pb.js";
+import { InferlineError, toInferlineError } from "./errors.js";
+import { coreAddresses, Router, type CoreLink } from "./routing.js";
 
 export type ChatInit = MessageInitShape<typeof ChatRequestSchema>;
 export type CompleteInit = MessageInitShape<typeof CompleteRequestSchema>;
@@ -46,7 +47,8 @@ export type MessageInit = MessageInitShape<typeof ChatRequestSchema>["messages"]
   : never;
 
 export interface ClientOptions {
-  /** The core's `host:port`, such as `127.0.0.1:50051`. */
+  /** The core's `host:port`, such as `127.0.0.1:50051`, or several, comma-separated: each
+   * request then goes to a core that serves its model (see routing.ts). */
   address: string;
   /** Sent as `authorization: Bearer <apiKey>` on every call. */
   apiKey?: string;
@@ -105,18 +107,18 @@ async function* stream<T>(open: (signal: AbortSignal) => AsyncIterable<T>, outer
   }
 }
 
-export class InferlineClient {
+/** One core: its HTTP/2 connection and a client per service. */
+class Link implements CoreLink {
   readonly #sessions: Http2SessionManager;
-  readonly #chat: Client<typeof ChatService>;
-  readonly #completion: Client<typeof CompletionService>;
-  readonly #embedding: Client<typeof EmbeddingService>;
-  readonly #image: Client<typeof ImageService>;
-  readonly #audio: Client<typeof AudioService>;
-  readonly #models: Client<typeof ModelService>;
-  readonly #timeoutMs: number | undefined;
+  readonly chat: Client<typeof ChatService>;
+  readonly completion: Client<typeof CompletionService>;
+  readonly embedding: Client<typeof EmbeddingService>;
+  readonly image: Client<typeof ImageService>;
+  readonly audio: Client<typeof AudioService>;
+  readonly models: Client<typeof ModelService>;
 
-  constructor(options: ClientOptions) {
-    const baseUrl = `${options.tls ? "https" : "http"}://${options.address}`;
+  constructor(address: string, options: ClientOptions) {
+    const baseUrl = `${options.tls ? "https" : "http"}://${address}`;
     this.#sessions = new Http2SessionManager(baseUrl);
     const interceptors: Interceptor[] = [];
     if (options.apiKey) {
@@ -127,13 +129,51 @@ export class InferlineClient {
       });
     }
     const transport = createGrpcTransport({ baseUrl, sessionManager: this.#sessions, interceptors });
-    this.#chat = connectClient(ChatService, transport);
-    this.#completion = connectClient(CompletionService, transport);
-    this.#embedding = connectClient(EmbeddingService, transport);
-    this.#image = connectClient(ImageService, transport);
-    this.#audio = connectClient(AudioService, transport);
-    this.#models = connectClient(ModelService, transport);
+    this.chat = connectClient(ChatService, transport);
+    this.completion = connectClient(CompletionService, transport);
+    this.embedding = connectClient(EmbeddingService, transport);
+    this.image = connectClient(ImageService, transport);
+    this.audio = connectClient(AudioService, transport);
+    this.models = connectClient(ModelService, transport);
+  }
+
+  async listModels(timeoutMs: number): Promise<Model[]> {
+    return (await this.models.listModels({}, { timeoutMs })).models;
+  }
+
+  close(): void {
+    this.#sessions.abort();
+  }
+}
+
+export class InferlineClient {
+  readonly #single: Link | undefined;
+  readonly #router: Router<Link> | undefined;
+  readonly #timeoutMs: number | undefined;
+
+  constructor(options: ClientOptions) {
+    const addresses = coreAddresses(options.address);
+    if (addresses.length > 1) this.#router = new Router(addresses, (address) => new Link(address, options));
+    else this.#single = new Link(options.address, options);
     this.#timeoutMs = options.timeoutMs;
+  }
+
+  /** The core that takes a request on `model`. */
+  async #on(model: string | undefined): Promise<Link> {
+    return this.#single ?? (await this.#router!.pick(model ?? ""));
+  }
+
+  /** Run a unary call on the core for `model`. Over several cores, a call whose core is
+   * unreachable takes that core out of turn and runs once more on another. */
+  async #call<T>(model: string | undefined, run: (link: Link) => Promise<T>): Promise<T> {
+    const link = await this.#on(model);
+    try {
+      return await unary(() => run(link));
+    } catch (error) {
+      if (!this.#router || !(error instanceof InferlineError) || error.code !== Code.Unavailable) throw error;
+      this.#router.down(link);
+      return unary(async () => run(await this.#on(model)));
+    }
   }
 
   #options(options?: CallOptions): { signal?: AbortSignal; timeoutMs?: number } {
@@ -142,24 +182,30 @@ export class InferlineClient {
 
   /** Answer a conversation. */
   chat(request: ChatInit, options?: CallOptions): Promise<ChatResponse> {
-    return unary(() => this.#chat.chat(request, this.#options(options)));
+    return this.#call(request.model, (link) => link.chat.chat(request, this.#options(options)));
   }
 
   /** Stream the answer: deltas, then one `final` chunk with finish reasons and usage. */
   chatStream(request: ChatInit, options?: CallOptions): AsyncGenerator<ChatStreamResponse> {
     const timeoutMs = this.#options(options).timeoutMs;
-    return stream((signal) => this.#chat.chatStream(request, { signal, timeoutMs }), options?.signal);
+    const on = (): Promise<Link> => this.#on(request.model);
+    return stream(async function* (signal) {
+      yield* (await on()).chat.chatStream(request, { signal, timeoutMs });
+    }, options?.signal);
   }
 
   /** Continue a raw prompt. */
   complete(request: CompleteInit, options?: CallOptions): Promise<CompleteResponse> {
-    return unary(() => this.#completion.complete(request, this.#options(options)));
+    return this.#call(request.model, (link) => link.completion.complete(request, this.#options(options)));
   }
 
   /** Stream the continuation of a raw prompt. */
   completeStream(request: CompleteInit, options?: CallOptions): AsyncGenerator<CompleteStreamResponse> {
     const timeoutMs = this.#options(options).timeoutMs;
-    return stream((signal) => this.#completion.completeStream(request, { signal, timeoutMs }), options?.signal);
+    const on = (): Promise<Link> => this.#on(request.model);
+    return stream(async function* (signal) {
+      yield* (await on()).completion.completeStream(request, { signal, timeoutMs });
+    }, options?.signal);
   }
 
   /** One vector per input, computed as a batch. Strings are shorthand for text inputs. */
@@ -168,32 +214,41 @@ export class InferlineClient {
       "texts" in request
         ? { model: request.model, inputs: request.texts.map((text) => ({ input: { case: "text" as const, value: text } })) }
         : request;
-    return unary(() => this.#embedding.embed(init, this.#options(options)));
+    return this.#call(init.model, (link) => link.embedding.embed(init, this.#options(options)));
   }
 
   /** Generate images from a prompt. */
   generateImage(request: GenerateImageInit, options?: CallOptions): Promise<GenerateImageResponse> {
-    return unary(() => this.#image.generateImage(request, this.#options(options)));
+    return this.#call(request.model, (link) => link.image.generateImage(request, this.#options(options)));
   }
 
   /** Transcribe audio bytes. */
   transcribe(request: TranscribeInit, options?: CallOptions): Promise<TranscribeResponse> {
-    return unary(() => this.#audio.transcribe(request, this.#options(options)));
+    return this.#call(request.model, (link) => link.audio.transcribe(request, this.#options(options)));
   }
 
-  /** Every model the core knows, loaded or not. */
+  /** Every model the core knows, loaded or not; over several cores, their union by id. */
   async listModels(options?: CallOptions): Promise<Model[]> {
-    const response = await unary(() => this.#models.listModels({}, this.#options(options)));
-    return response.models;
+    const links = this.#single ? [this.#single] : await this.#router!.all();
+    const lists = await Promise.all(
+      links.map((link) => unary(() => link.models.listModels({}, this.#options(options)))),
+    );
+    const merged = new Map<string, Model>();
+    for (const model of lists.flatMap((response) => response.models)) {
+      const seen = merged.get(model.id);
+      if (!seen || (model.state === ModelState.LOADED && seen.state !== ModelState.LOADED)) merged.set(model.id, model);
+    }
+    return [...merged.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Close the connection; calls still running fail. */
+  /** Close the connections; calls still running fail. */
   close(): void {
-    this.#sessions.abort();
+    this.#single?.close();
+    this.#router?.close();
   }
 }
 
-/** A client for the core at `options.address`. */
+/** A client for the core at `options.address`, or for several (`a:50051,b:50051`). */
 export function createClient(options: ClientOptions): InferlineClient {
   return new InferlineClient(options);
 }

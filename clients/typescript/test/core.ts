@@ -32,23 +32,29 @@ async function freePort(): Promise<number> {
   });
 }
 
-// Writes the tiny model and a config.toml serving it beside the default chat model.
+// Writes the tiny model and a config.toml serving it beside the default chat model; with
+// names, a config serving only tiny models by those names (no bundled models at all).
 const PREPARE = `
 import pathlib, sys
 from inferline_core.config import default_model_config, load_config
 from tests.fixtures.tiny_gguf import write_tiny_chat_gguf
-folder = pathlib.Path(sys.argv[1])
+folder, names = pathlib.Path(sys.argv[1]), sys.argv[2:]
 tiny = write_tiny_chat_gguf(folder / "tiny-chat.gguf")
-gemma = default_model_config(load_config(None).core.store_path)
-(folder / "config.toml").write_text(
-    f'[api.models.tiny-chat]\\npath = "{tiny}"\\ncontext_length = 512\\n'
-    f'[api.models.gemma]\\npath = "{gemma.path}"\\nchat_format = "gemma"\\ncontext_length = 4096\\n'
-)
+if names:
+    text = "[core]\\ndefault_embedding_model = false\\ndefault_speech_models = false\\n"
+    text += "".join(f'[api.models.{n}]\\npath = "{tiny}"\\ncontext_length = 512\\n' for n in names)
+else:
+    gemma = default_model_config(load_config(None).core.store_path)
+    text = (
+        f'[api.models.tiny-chat]\\npath = "{tiny}"\\ncontext_length = 512\\n'
+        f'[api.models.gemma]\\npath = "{gemma.path}"\\nchat_format = "gemma"\\ncontext_length = 4096\\n'
+    )
+(folder / "config.toml").write_text(text)
 `;
 
-function writeConfig(): string {
+function writeConfig(names: string[]): string {
   const folder = mkdtempSync(join(tmpdir(), "inferline-ts-"));
-  const made = spawnSync(PYTHON, ["-c", PREPARE, folder], { cwd: ROOT, encoding: "utf8" });
+  const made = spawnSync(PYTHON, ["-c", PREPARE, folder, ...names], { cwd: ROOT, encoding: "utf8" });
   if (made.status !== 0) throw new Error(`preparing the models failed: ${made.stderr}`);
   return join(folder, "config.toml");
 }
@@ -67,8 +73,9 @@ async function waitReady(client: InferlineClient, core: ChildProcess, log: () =>
   throw new Error(`the core did not start:\n${log()}`);
 }
 
-export async function startCore(): Promise<RunningCore> {
-  const config = writeConfig();
+/** A core serving the tiny and the default chat model, or only tiny models named `names`. */
+export async function startCore(names: string[] = []): Promise<RunningCore> {
+  const config = writeConfig(names);
   const address = `127.0.0.1:${await freePort()}`;
   const args = ["-m", "inferline_core.cli", "core", "--config", config, "--grpc-address", address];
   const core = spawn(PYTHON, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
