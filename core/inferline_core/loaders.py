@@ -22,7 +22,7 @@ def engine_loader(config: Config) -> Loader:
 
     def load(model_id: str, model: ModelConfig) -> Engine:
         if model.backend == "llama_cpp":
-            from inferline_core.engines.llama_cpp import LlamaEngine, LlamaSettings
+            from inferline_core.engines.llama_cpp import LlamaSettings
 
             settings = LlamaSettings(
                 path=model.path,
@@ -37,12 +37,9 @@ def engine_loader(config: Config) -> Loader:
                 from inferline_core.engines.llama_embed import LlamaEmbedder
 
                 return LlamaEmbedder(settings)
-            parallel = model.parallel or core.parallel
-            if parallel > 1 and not model.mmproj:
-                from inferline_core.engines.llama_batch import BatchedLlamaEngine
+            from inferline_core.engines.llama_batch import BatchedLlamaEngine
 
-                return BatchedLlamaEngine(settings, parallel)
-            return LlamaEngine(settings)
+            return BatchedLlamaEngine(settings, model.parallel or core.parallel)
         if model.backend == "onnx" and model.type == "embedding":
             from inferline_core.engines.onnx_embed import OnnxEmbedder, OnnxSettings
 

@@ -3,6 +3,7 @@ multimodal (mtmd) path."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -79,3 +80,27 @@ async def test_refusals(client: inferline.AsyncClient) -> None:
         await client.chat(model="tiny-vision", messages=_ask(garbage), max_tokens=2)
     reply = await client.chat(model="tiny-vision", messages=_ask(png()), max_tokens=2)
     assert reply.usage.completion_tokens == 2  # still serving
+
+
+async def test_image_requests_batch_with_text_ones(client: inferline.AsyncClient) -> None:
+    """Vision requests share the batched engine's decode steps: side by side with others,
+    greedy answers equal the ones they get alone (the tiny model is exact under batching)."""
+    greedy = {"max_tokens": 6, "temperature": 0}
+    alone = await client.chat(model="tiny-vision", messages=_ask(png()), **greedy)
+    text_alone = await client.chat(model="tiny-vision", messages=_ask(), **greedy)
+    together = await asyncio.gather(
+        client.chat(model="tiny-vision", messages=_ask(png()), **greedy),
+        client.chat(model="tiny-vision", messages=_ask(), **greedy),
+        client.chat(model="tiny-vision", messages=_ask(png()), **greedy),
+    )
+    texts = [reply.choices[0].message.content[0].text for reply in together]
+    expected = [
+        alone.choices[0].message.content[0].text,
+        text_alone.choices[0].message.content[0].text,
+    ]
+    assert texts == [expected[0], expected[1], expected[0]]
+    assert [r.usage.prompt_tokens for r in together] == [
+        alone.usage.prompt_tokens,
+        text_alone.usage.prompt_tokens,
+        alone.usage.prompt_tokens,
+    ]

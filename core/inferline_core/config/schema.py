@@ -51,7 +51,7 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     mmproj: str | None = None
     gpu_layers: int | None = None
     # Requests a llama.cpp text model serves at once (continuous batching), each with
-    # context_length tokens; unset: [core] parallel. Vision models serve one at a time.
+    # context_length tokens; unset: [core] parallel. Vision models batch too.
     parallel: int | None = None
     # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
     # once), "-1" (keep); unset: [core] keep_alive.

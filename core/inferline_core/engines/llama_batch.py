@@ -1,5 +1,6 @@
-"""Continuous batching on one llama.cpp context: every running request advances in the same
-``llama_decode`` step, as llama.cpp's own server does.
+"""The llama.cpp text engine: continuous batching on one llama.cpp context, every running
+request advancing in the same ``llama_decode`` step as llama.cpp's own server does (with
+``parallel = 1`` too: then one request runs at a time).
 
 One thread owns the context. Requests (sequences) join and leave between steps; a joining
 prompt is prefilled in chunks that share the step's batch with the running sequences, so it
@@ -7,12 +8,13 @@ never stalls them for long. Each sequence has its own sampler chain (its tempera
 min-p, penalties, logit bias, seed and grammar) and its own TokenStream, so what it answers is
 built exactly as on the one-at-a-time path. A finished or cancelled sequence frees its KV cells
 and its slot at once. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
+A vision model's prompt with images is evaluated by its projector (mtmd) into the sequence's
+slot when it joins; its first token is sampled there and it then decodes with the others.
 """
 
 from __future__ import annotations
 
 import queue
-import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -21,19 +23,26 @@ from typing import Any
 
 import llama_cpp
 
-from inferline_core.engines.base import ChatOptions, ChatTurn, GenerationEvent, Sampling
+from inferline_core.engines.base import (
+    IMAGE_MARKER,
+    ChatOptions,
+    ChatTurn,
+    GenerationEvent,
+    Sampling,
+)
 from inferline_core.engines.chat_prompt import ChatFormatter
 from inferline_core.engines.llama_cpp import (
-    DEFAULTS,
     LlamaSettings,
     grammar_for,
     logprob,
     offered_tools,
-    pick,
     token_budget,
     with_tool_calls,
 )
+from inferline_core.engines.llama_sampler import sampler_chain
 from inferline_core.engines.token_stream import TokenStream
+from inferline_core.engines.vision import MARKER as VISION_MARKER
+from inferline_core.engines.vision import VisionEncoder, VisionPrompt
 from inferline_core.exceptions import InvalidArgument
 
 BATCH = 512  # tokens per decode step, prompts' chunks included
@@ -50,8 +59,10 @@ class _Sequence:
     cancel: threading.Event  # the request's: set when its RPC ends
     events: queue.Queue[object] = field(default_factory=queue.Queue)
     left: threading.Event = field(default_factory=threading.Event)  # its reader stopped early
+    media: VisionPrompt | None = None  # a prompt with images, evaluated by the projector
     slot: int = -1
     fed: int = 0  # prompt tokens in the KV cache
+    position: int = 0  # where the next token goes in the sequence
     last: int = -1  # the token to decode next, once the prompt is in
     row: int = -1  # this step's logits row
 
@@ -93,6 +104,17 @@ class BatchedLlamaEngine:
             llama_cpp.llama_model_free(self._model)
             raise ValueError("cannot create a llama.cpp context")
         self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._vision: VisionEncoder | None = None
+        if settings.mmproj:
+            gpu = settings.gpu_layers != 0
+            try:
+                self._vision = VisionEncoder(
+                    self._model, settings.mmproj, threads=settings.threads, gpu=gpu
+                )
+            except ValueError:
+                llama_cpp.llama_free(self._ctx)
+                llama_cpp.llama_model_free(self._model)
+                raise
         self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []
@@ -123,12 +145,28 @@ class BatchedLlamaEngine:
         cancel: threading.Event,
     ) -> Iterator[GenerationEvent]:
         """Generate the assistant's next message: text, or tool calls."""
-        if any(turn.images for turn in turns):
-            raise InvalidArgument("this model does not accept images", param="messages")
+        images = [image for turn in turns for image in turn.images]
+        if images and self._vision is None:
+            raise InvalidArgument(
+                "this model does not accept images; serve a vision model (with its mmproj)",
+                param="messages",
+            )
         prompt = self._formatter.format(turns, offered_tools(options))
-        tokens = self._text.tokenize(prompt.text.encode(), add_bos=not prompt.has_bos, special=True)
         stops = (*sampling.stop, *prompt.stops)
-        events = self._run(tokens, sampling, stops, grammar_for(options), index, cancel)
+        grammar = grammar_for(options)
+        if self._vision is not None and images:
+            text = prompt.text.replace(IMAGE_MARKER, VISION_MARKER)
+            media = self._vision.tokenize(text, images)
+            try:
+                events = self._run(media.tokens, sampling, stops, grammar, index, cancel, media)
+            except BaseException:
+                media.close()
+                raise
+        else:
+            tokens = self._text.tokenize(
+                prompt.text.encode(), add_bos=not prompt.has_bos, special=True
+            )
+            events = self._run(tokens, sampling, stops, grammar, index, cancel)
         return with_tool_calls(events, options)
 
     def complete(
@@ -146,6 +184,7 @@ class BatchedLlamaEngine:
         grammar: str | None,
         index: int,
         cancel: threading.Event,
+        media: VisionPrompt | None = None,
     ) -> Iterator[GenerationEvent]:
         top = sampling.top_logprobs
         stream = TokenStream(
@@ -166,7 +205,14 @@ class BatchedLlamaEngine:
                 else None
             ),
         )
-        sequence = _Sequence(prompt, self._sampler(sampling, grammar), stream, cancel)
+        sampler = sampler_chain(
+            sampling,
+            vocab=self._vocab,
+            n_vocab=self._n_vocab,
+            grammar=grammar,
+            default_temperature=self._default_temperature,
+        )
+        sequence = _Sequence(prompt, sampler, stream, cancel, media=media)
         with self._wake:
             self._waiting.append(sequence)
             self._wake.notify()
@@ -185,49 +231,6 @@ class BatchedLlamaEngine:
 
     def _bytes(self, token: int) -> bytes:
         return bytes(self._text.detokenize([token], special=True))
-
-    def _sampler(self, sampling: Sampling, grammar: str | None) -> Any:
-        """This request's own sampler chain."""
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-
-        def add(sampler: Any) -> None:
-            llama_cpp.llama_sampler_chain_add(chain, sampler)
-
-        if sampling.logit_bias:
-            for token in sampling.logit_bias:
-                if not 0 <= token < self._n_vocab:
-                    llama_cpp.llama_sampler_free(chain)
-                    raise InvalidArgument(
-                        f"logit_bias: token {token} is not in the vocabulary", param="logit_bias"
-                    )
-            biases = (llama_cpp.llama_logit_bias * len(sampling.logit_bias))(
-                *(llama_cpp.llama_logit_bias(t, b) for t, b in sampling.logit_bias.items())
-            )
-            add(llama_cpp.llama_sampler_init_logit_bias(self._n_vocab, len(biases), biases))
-        if grammar is not None:
-            add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root"))
-        penalties = (
-            pick(sampling.repeat_penalty, 1.0),
-            pick(sampling.frequency_penalty, 0.0),
-            pick(sampling.presence_penalty, 0.0),
-        )
-        if penalties != (1.0, 0.0, 0.0):  # neutral penalties would still walk the vocabulary
-            add(llama_cpp.llama_sampler_init_penalties(self._n_vocab, 64, *penalties))
-        temperature = sampling.temperature
-        if temperature is None:
-            temperature = self._default_temperature
-        if temperature is None:
-            temperature = DEFAULTS["temperature"]
-        if temperature <= 0:
-            add(llama_cpp.llama_sampler_init_greedy())
-            return chain
-        add(llama_cpp.llama_sampler_init_top_k(int(pick(sampling.top_k, DEFAULTS["top_k"]))))
-        add(llama_cpp.llama_sampler_init_top_p(pick(sampling.top_p, DEFAULTS["top_p"]), 1))
-        add(llama_cpp.llama_sampler_init_min_p(pick(sampling.min_p, DEFAULTS["min_p"]), 1))
-        add(llama_cpp.llama_sampler_init_temp(temperature))
-        seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
-        add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
 
     # The batch thread.
 
@@ -279,11 +282,13 @@ class BatchedLlamaEngine:
 
     def _step(self) -> None:
         """One decode for every running sequence: a token each, plus prompt chunks."""
+        for sequence in [s for s in self._running if s.media is not None and s.fed == 0]:
+            self._prefill_media(sequence)
         self._batch.n_tokens = 0
         decoding = [s for s in self._running if s.fed == len(s.prompt)]
         for sequence in decoding:
-            position = len(sequence.prompt) + len(sequence.stream.produced) - 1
-            sequence.row = self._add(sequence.last, position, sequence.slot, True)
+            sequence.row = self._add(sequence.last, sequence.position, sequence.slot, True)
+            sequence.position += 1
         budget = BATCH - len(decoding)
         for sequence in (s for s in self._running if s.fed < len(s.prompt)):
             chunk = sequence.prompt[sequence.fed : sequence.fed + budget]
@@ -294,19 +299,41 @@ class BatchedLlamaEngine:
                     sequence.row = row
                     decoding.append(sequence)
             sequence.fed += len(chunk)
+            sequence.position = sequence.fed
             budget -= len(chunk)
             if budget <= 0:
                 break
+        if self._batch.n_tokens == 0:
+            return
         if llama_cpp.llama_decode(self._ctx, self._batch) != 0:
             raise RuntimeError("llama_decode failed")
         for sequence in decoding:
-            token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row)
-            for event in sequence.stream.feed(token):
-                sequence.events.put(event)
-            sequence.last = token
-            if sequence.stream.done or sequence.stopped:
-                self._running.remove(sequence)
-                self._finish(sequence)
+            self._sample(sequence)
+
+    def _sample(self, sequence: _Sequence) -> None:
+        """Sample the sequence's next token from its logits row and pass it on."""
+        token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row)
+        for event in sequence.stream.feed(token):
+            sequence.events.put(event)
+        sequence.last = token
+        if sequence.stream.done or sequence.stopped:
+            self._running.remove(sequence)
+            self._finish(sequence)
+
+    def _prefill_media(self, sequence: _Sequence) -> None:
+        """Evaluate a prompt with images into the sequence's slot (text and images, the
+        others waiting for this step) and sample its first token from the last row."""
+        assert self._vision is not None and sequence.media is not None
+        try:
+            sequence.position = self._vision.evaluate(
+                self._ctx, sequence.media, seq=sequence.slot, n_batch=BATCH
+            )
+        except Exception as error:
+            self._running.remove(sequence)
+            self._finish(sequence, error)
+            return
+        sequence.fed, sequence.row = len(sequence.prompt), -1
+        self._sample(sequence)
 
     def _finish(self, sequence: _Sequence, error: Exception | None = None) -> None:
         """End a sequence: its last events, its KV cells and its slot freed."""
@@ -315,6 +342,8 @@ class BatchedLlamaEngine:
         if sequence.sampler is not None:
             llama_cpp.llama_sampler_free(sequence.sampler)
             sequence.sampler = None
+        if sequence.media is not None:
+            sequence.media.close()
         if error is not None:
             sequence.events.put(error)
         elif not sequence.stopped:
@@ -329,6 +358,8 @@ class BatchedLlamaEngine:
             self._wake.notify()
         self._thread.join()
         llama_cpp.llama_batch_free(self._batch)
+        if self._vision is not None:
+            self._vision.close()
         llama_cpp.llama_free(self._ctx)
         llama_cpp.llama_model_free(self._model)
         self._text.close()
