@@ -21,9 +21,11 @@ COMMAND = (sys.executable, "-m", "inferline_bridge")
 def settings_document(config: Config, core_address: str, host: str, port: int) -> str:
     """The bridge's launch document from the file's ``[api]`` and ``[core]`` tables."""
     api, core = config.api, config.core
+    tokens = config.core_tokens()
     settings = {
         "core_address": core_address,
-        "core_api_key": core.api_key[0] if core.api_key else None,
+        "core_api_key": tokens[0] if tokens else None,
+        "drain_seconds": core.drain_seconds,
         "core_tls_ca": core.tls_ca,
         "core_tls_cert": core.tls_client_cert,
         "core_tls_key": core.tls_client_key,

@@ -13,11 +13,12 @@ from typing import cast
 
 import click
 
+from inferline import Client
 from inferline_core import bridge_launch
 from inferline_core.bridge_launch import settings_document
 from inferline_core.cli_store import models_group, pull_command, pull_with_progress
 from inferline_core.config import Backend, Config, ModelType
-from inferline_core.supervisor import supervise
+from inferline_core.supervisor import Child, core_command, supervise
 
 DEFAULT_REST_HOST = "127.0.0.1"
 DEFAULT_REST_PORT = 18181
@@ -182,8 +183,12 @@ def serve(
         core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
     click.echo(f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}")
-    token = config.core.api_key[0] if config.core.api_key else None
-    raise SystemExit(supervise(core_args, document, grpc_address, credentials, token))
+    tokens = config.core_tokens()
+    health = Client(grpc_address, api_key=tokens[0] if tokens else None, credentials=credentials)
+    policy = config.supervisor
+    core = Child("core", core_command(core_args), policy)
+    bridge = Child("bridge", bridge_launch.COMMAND, policy, bridge_launch.environment(document))
+    raise SystemExit(supervise(core, bridge, health, policy, config.core.drain_seconds))
 
 
 @main.command()
@@ -227,7 +232,10 @@ def core(
             model_type=cast(ModelType | None, model_type),
             mmproj=mmproj,
         )
-    asyncio.run(run_core(config, models))
+    try:
+        asyncio.run(run_core(config, models))
+    except OSError as error:  # the port is taken, say: one line, not a traceback
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

@@ -69,16 +69,17 @@ class CoreServer:
             keep_alive=parse_duration(core.keep_alive),
         )
         interceptors = []
-        if config.core.api_key:
-            interceptors.append(
-                TokenInterceptor(config.core.api_key, check_health=config.core.auth_health)
-            )
+        if tokens := config.core_tokens():
+            interceptors.append(TokenInterceptor(tokens, check_health=config.core.auth_health))
         self._credentials = server_credentials(config.core)
         self._server = grpc.aio.server(
             interceptors=interceptors,
             options=[
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                # gRPC shares a port with any other process by default (SO_REUSEPORT): a second
+                # core, or one an earlier `serve` left behind, would silently take half the calls.
+                ("grpc.so_reuseport", 0),
             ],
         )
         self._health_servicer = aio_health.HealthServicer()
@@ -114,12 +115,15 @@ class CoreServer:
     async def start(self) -> int:
         """Bind and start serving; return the bound port (useful with port 0)."""
         address = self.config.core.address
-        if self._credentials is None:
-            self.port = self._server.add_insecure_port(address)
-        else:
-            self.port = self._server.add_secure_port(address, self._credentials)
+        try:
+            if self._credentials is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, self._credentials)
+        except RuntimeError:  # gRPC's "Failed to bind"
+            self.port = 0
         if not self.port:
-            raise OSError(f"cannot listen on {self.config.core.address}")
+            raise OSError(f"cannot listen on {address}: the port is in use or not local")
         # Not serving until the preloaded models are in (grpc's health servicer starts SERVING).
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()

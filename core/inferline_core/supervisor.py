@@ -1,8 +1,14 @@
-"""`inferline serve`: run the core and the bridge as two child processes and supervise them.
+"""`inferline serve`: run the core and the bridge as two child processes and keep them running.
 
-The core starts first; the bridge starts only once the core answers its health check, so the
-REST port never accepts traffic it cannot serve. On SIGINT/SIGTERM the bridge stops first (its
-in-flight HTTP requests drain), then the core. If either child dies, the other is stopped too.
+The core starts first; the bridge starts once the core has answered its health check, so the
+REST port never opens before it can serve. A child that dies is restarted after a delay that
+doubles with each death (``[supervisor] restart_backoff_s`` up to ``restart_backoff_max_s``)
+and starts over once the child has run ``healthy_after_s``. Meanwhile the other child keeps
+running: while the core is away the bridge answers 503 ``core_unavailable``, and a restarted
+bridge finds the running core. A child that dies ``crash_loop_deaths`` times within
+``crash_loop_window_s`` is a crash loop: `serve` stops the other one and exits 1, naming the
+child and its last exit status. On SIGINT/SIGTERM the bridge stops first (it stops accepting and
+drains its open requests), then the core; `serve` then exits 0.
 """
 
 from __future__ import annotations
@@ -13,86 +19,150 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
-import grpc
-
 from inferline import Client
-from inferline_core import bridge_launch
+from inferline_core.config import SupervisorConfig
 
 log = logging.getLogger("inferline.serve")
 
-CORE_START_TIMEOUT_S = 300.0
-STOP_TIMEOUT_S = 20.0
+TICK_S = 0.2
+# How long a child may take to stop after SIGTERM beyond its drain time, before SIGKILL.
+STOP_GRACE_S = 10.0
 
 
-def _core(args: Sequence[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "inferline_core.cli", "core", *args])
+def core_command(args: Sequence[str]) -> list[str]:
+    """The command line of ``inferline core ARGS`` in this Python."""
+    return [sys.executable, "-m", "inferline_core.cli", "core", *args]
 
 
-def _bridge(document: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(bridge_launch.COMMAND, env=bridge_launch.environment(document))
+def exit_status(code: int) -> str:
+    """A child's exit code in words: ``exit status 1`` or ``killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
-def _wait_core_healthy(
-    core: subprocess.Popen[bytes], client: Client, stop: threading.Event
-) -> bool:
-    deadline = time.monotonic() + CORE_START_TIMEOUT_S
-    with client:
-        while time.monotonic() < deadline and not stop.is_set():
-            if core.poll() is not None:
-                return False
-            if client.health(timeout=1.0):
-                return True
-            stop.wait(0.2)
-    return False
+class CrashLoop(Exception):
+    """A child kept dying; the message names it and its last exit status."""
 
 
-def _terminate(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        log.warning("process %d did not stop in %.0f s; killing it", process.pid, STOP_TIMEOUT_S)
-        process.kill()
-        process.wait()
+class Child:
+    """One supervised process: how to start it, and when to restart it after it dies."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        policy: SupervisorConfig,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._command = list(command)
+        self._env = dict(env) if env is not None else None
+        self._policy = policy
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._delay = policy.restart_backoff_s
+        self._restart_at: float | None = None
+        self._deaths: deque[float] = deque()
+
+    def start(self) -> None:
+        """Start the process (again)."""
+        self.process = subprocess.Popen(self._command, env=self._env)
+        self._started, self._restart_at = time.monotonic(), None
+        log.info("started the %s (pid %d)", self.name, self.process.pid)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tend(self, now: float) -> None:
+        """Notice a death and schedule the restart, or restart when it is due; CrashLoop when
+        the child has died too often."""
+        process = self.process
+        if process is None:
+            return
+        code = process.poll()
+        if code is None:
+            if now - self._started >= self._policy.healthy_after_s:
+                self._delay = self._policy.restart_backoff_s
+            return
+        if self._restart_at is None:
+            self._died(now, code)
+        elif now >= self._restart_at:
+            self.start()
+
+    def _died(self, now: float, code: int) -> None:
+        policy = self._policy
+        self._deaths.append(now)
+        while self._deaths and now - self._deaths[0] > policy.crash_loop_window_s:
+            self._deaths.popleft()
+        status = exit_status(code)
+        if len(self._deaths) >= policy.crash_loop_deaths:
+            raise CrashLoop(
+                f"the {self.name} died {len(self._deaths)} times within "
+                f"{policy.crash_loop_window_s:g} s (last: {status}); giving up"
+            )
+        log.error("the %s died (%s); restarting it in %.1f s", self.name, status, self._delay)
+        self._restart_at = now + self._delay
+        self._delay = min(self._delay * 2, policy.restart_backoff_max_s)
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("the %s did not stop in %.0f s; killing it", self.name, timeout)
+            process.kill()
+            process.wait()
 
 
 def supervise(
-    core_args: Sequence[str],
-    bridge_document: str,
-    core_address: str,
-    credentials: grpc.ChannelCredentials | None = None,
-    token: str | None = None,
+    core: Child,
+    bridge: Child,
+    health: Client,
+    policy: SupervisorConfig,
+    drain_seconds: float,
 ) -> int:
-    """Run both children until a signal or a child's exit; return the exit status for `serve`."""
+    """Run both children until a signal (exit 0), a crash loop or a core that never becomes
+    healthy (exit 1)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    core = _core(core_args)
-    bridge: subprocess.Popen[bytes] | None = None
+    core.start()
+    deadline = time.monotonic() + policy.core_start_timeout_s
     try:
-        client = Client(core_address, api_key=token, credentials=credentials)
-        if not _wait_core_healthy(core, client, stop):
-            if stop.is_set():
-                return 0
-            log.error("the core did not become healthy at %s", core_address)
-            return 1
-        bridge = _bridge(bridge_document)
-        while not stop.is_set():
-            if core.poll() is not None or bridge.poll() is not None:
-                log.error("a child process exited unexpectedly; stopping")
-                return 1
-            stop.wait(0.5)
+        with health:
+            while not stop.is_set():
+                now = time.monotonic()
+                core.tend(now)
+                if bridge.process is None:
+                    if core.running and health.health(timeout=1.0):
+                        bridge.start()
+                    elif now > deadline:
+                        log.error("the core did not become healthy in %.0f s", now - deadline)
+                        return 1
+                bridge.tend(now)
+                stop.wait(TICK_S)
         return 0
+    except CrashLoop as error:
+        log.error("%s", error)
+        return 1
     finally:
-        _terminate(bridge)
-        _terminate(core)
+        bridge.stop(drain_seconds + STOP_GRACE_S)
+        core.stop(drain_seconds + STOP_GRACE_S)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

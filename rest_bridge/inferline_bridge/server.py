@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import uvicorn
 
 from inferline_bridge.app import create_app
 from inferline_bridge.settings import BridgeSettings
-
-# uvicorn waits for open streams on shutdown; after this many seconds it stops waiting and
-# the lifespan closes the gRPC channel, which cancels the calls (FACTS.md).
-GRACEFUL_SHUTDOWN_S = 5
 
 
 def run_bridge(settings: BridgeSettings, *, host: str, port: int) -> None:
@@ -18,7 +16,9 @@ def run_bridge(settings: BridgeSettings, *, host: str, port: int) -> None:
         create_app(settings),
         host=host,
         port=port,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # uvicorn stops accepting, then waits for open requests and streams; after this it
+        # stops waiting and the lifespan closes the gRPC channel, cancelling the calls.
+        timeout_graceful_shutdown=max(1, math.ceil(settings.drain_seconds)),
         log_level="info",
         access_log=False,
         ssl_certfile=settings.tls_cert,

@@ -35,6 +35,9 @@ class BridgeSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Seconds a whole request may take at the core; None means no deadline.
     request_timeout: float | None = None
+    # On SIGTERM the bridge stops accepting, then lets open requests finish this long before
+    # cancelling them ([core] drain_seconds).
+    drain_seconds: float = 10.0
     # Client keys; with require_auth every route but /health needs one of them.
     api_keys: tuple[str, ...] = ()
     require_auth: bool = False

@@ -34,7 +34,7 @@ class Served:
     log: Path
 
 
-def _wait_healthy(served: Served, timeout: float) -> None:
+def wait_healthy(served: Served, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if served.process.poll() is not None:
@@ -59,9 +59,8 @@ def stop(served: Served, timeout: float = 30) -> int:
         raise
 
 
-@contextmanager
-def serve(args: list[str], workdir: Path, *, timeout: float = 120) -> Iterator[Served]:
-    """Start `inferline serve ARGS` on free ports and yield it once /health answers 200."""
+def launch(args: list[str], workdir: Path) -> Served:
+    """Start `inferline serve ARGS` on free ports, without waiting for it."""
     port, grpc_port = free_port(), free_port()
     log = workdir / f"serve-{port}.log"
     command = [
@@ -73,9 +72,29 @@ def serve(args: list[str], workdir: Path, *, timeout: float = 120) -> Iterator[S
         process = subprocess.Popen(
             command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    served = Served(f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", process, log)
+    return Served(f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", process, log)
+
+
+@contextmanager
+def serve(args: list[str], workdir: Path, *, timeout: float = 120) -> Iterator[Served]:
+    """Start `inferline serve ARGS` on free ports and yield it once /health answers 200."""
+    served = launch(args, workdir)
     try:
-        _wait_healthy(served, timeout)
+        wait_healthy(served, timeout)
         yield served
     finally:
         stop(served)
+
+
+def child_pid(served: Served, name: str) -> int:
+    """The pid of the supervisor's ``core`` or ``bridge`` child (Linux /proc)."""
+    pid = served.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        # python -m inferline_core.cli core ..., python -m inferline_bridge
+        words = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if words[2:4] == [b"inferline_core.cli", b"core"] and name == "core":
+            return int(child)
+        if words[2:3] == [b"inferline_bridge"] and name == "bridge":
+            return int(child)
+    raise LookupError(f"serve (pid {pid}) has no {name} child now: {children}")

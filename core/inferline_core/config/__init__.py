@@ -28,6 +28,7 @@ from inferline_core.config.schema import (
     CoreConfig,
     ModelConfig,
     ModelType,
+    SupervisorConfig,
     parse_duration,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "CoreConfig",
     "ModelConfig",
     "ModelType",
+    "SupervisorConfig",
     "default_embedding_config",
     "default_model_config",
     "default_speech_configs",

@@ -39,9 +39,13 @@ def load_config(
 
 
 def _with_environment(config: Config, environ: Mapping[str, str]) -> Config:
-    """``INFERLINE_API_<KEY>`` and ``INFERLINE_CORE_<KEY>`` override the file's scalar keys;
-    list keys take comma-separated values."""
-    tables: dict[str, msgspec.Struct] = {"api": config.api, "core": config.core}
+    """``INFERLINE_API_<KEY>``, ``INFERLINE_CORE_<KEY>`` and ``INFERLINE_SUPERVISOR_<KEY>``
+    override the file's scalar keys; list keys take comma-separated values."""
+    tables: dict[str, msgspec.Struct] = {
+        "api": config.api,
+        "core": config.core,
+        "supervisor": config.supervisor,
+    }
     for table, struct in list(tables.items()):
         changes = {}
         for field in msgspec.structs.fields(type(struct)):

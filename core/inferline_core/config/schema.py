@@ -147,6 +147,9 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     default_speech_models: bool = True
     # A token every RPC must carry (authorization: Bearer ...); the bridge sends the first.
     api_key: list[str] = msgspec.field(default_factory=list)
+    # With no core.api_key, the [api] keys (api_key and api_key_file) guard the gRPC port too,
+    # so a key set for REST never leaves the models open on gRPC; false leaves gRPC keyless.
+    use_api_keys: bool = True
     # Whether health checks and reflection need the token too.
     auth_health: bool = False
     # TLS for gRPC. The core's certificate and key; with tls_client_ca, clients must present a
@@ -170,8 +173,32 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         return self.threads or os.cpu_count() or 1
 
 
+class SupervisorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The `[supervisor]` table: how `inferline serve` restarts a core or bridge that died."""
+
+    # The first restart waits this long; each further one twice as long, up to the cap.
+    restart_backoff_s: float = 0.5
+    restart_backoff_max_s: float = 30.0
+    # A child that has run this long counts as healthy: its next restart waits the first delay.
+    healthy_after_s: float = 60.0
+    # This many deaths of one child within the window is a crash loop: `serve` gives up.
+    crash_loop_deaths: int = 5
+    crash_loop_window_s: float = 120.0
+    # How long the core may take to answer its health check the first time.
+    core_start_timeout_s: float = 300.0
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole configuration file."""
 
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     core: CoreConfig = msgspec.field(default_factory=CoreConfig)
+    supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
+
+    def core_tokens(self) -> list[str]:
+        """The tokens the gRPC port accepts: core.api_key, else (with core.use_api_keys) the
+        [api] keys; none leaves it open. Clients of the core (the bridge, `serve`) send the
+        first."""
+        if self.core.api_key or not self.core.use_api_keys:
+            return list(self.core.api_key)
+        return self.api.keys()
