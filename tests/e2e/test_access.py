@@ -273,3 +273,24 @@ def test_serve_with_tls_on_both_sides(tiny_chat_gguf: Path, tmp_path: Path, cert
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_api_keys_guard_the_grpc_port_under_serve(tiny_chat_gguf: Path, tmp_path: Path) -> None:
+    with _serve_with(tiny_chat_gguf, tmp_path, f'[api]\napi_key = ["{KEYS[0]}"]\n') as served:
+        with (
+            inferline.Client(served.grpc_address) as anonymous,
+            pytest.raises(inferline.UnauthenticatedError),
+        ):
+            anonymous.chat(messages=HI, max_tokens=1)
+        with inferline.Client(served.grpc_address, api_key=KEYS[0]) as keyed:
+            assert keyed.chat(messages=HI, max_tokens=1).choices
+        sdk = openai.OpenAI(base_url=served.base_url + "/v1", api_key=KEYS[0], max_retries=0)
+        assert sdk.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=1).choices  # type: ignore[arg-type]
+    opened = tmp_path / "open"
+    opened.mkdir()
+    body = f'[api]\napi_key = ["{KEYS[0]}"]\n[core]\nuse_api_keys = false\n'
+    with (
+        _serve_with(tiny_chat_gguf, opened, body) as served,
+        inferline.Client(served.grpc_address) as anonymous,
+    ):
+        assert anonymous.chat(messages=HI, max_tokens=1).choices
