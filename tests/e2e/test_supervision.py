@@ -147,7 +147,9 @@ def test_sigterm_drains_the_open_stream_then_exits_0(tiny_chat_gguf: Path, tmp_p
     try:
         wait_healthy(served, 120)
         with httpx.stream(
-            "POST", served.base_url + "/v1/chat/completions", json=LONG | {"stream": True}
+            "POST",
+            served.base_url + "/v1/chat/completions",
+            json=LONG | {"stream": True, "max_tokens": 1500},
         ) as response:
             lines = response.iter_lines()
             assert next(line for line in lines if line).startswith("data: {")
