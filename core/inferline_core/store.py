@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path, PurePosixPath
 import httpx
 
 MODEL_SUFFIXES = (".gguf", ".onnx")
+# An owner's or a repository's name, as the hub spells them.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 RETRIES = 5
 CHUNK = 1024 * 1024
 
@@ -48,11 +51,24 @@ class StoredModel:
 
 
 def split_reference(reference: str) -> tuple[str, str | None]:
-    """``OWNER/REPO[:FILE]`` as (repository, file or None)."""
+    """``OWNER/REPO[:FILE]`` as (repository, file or None); names that would lead out of the
+    store (``..``, absolute paths) are refused."""
     repository, _, file = reference.partition(":")
-    if repository.count("/") != 1 or not all(repository.split("/")):
+    parts = repository.split("/")
+    if len(parts) != 2 or not all(_NAME.match(part) and ".." not in part for part in parts):
         raise PullError(f"{reference!r} is not OWNER/REPO or OWNER/REPO:FILE")
+    if file:
+        inside_repository(file)
     return repository, file or None
+
+
+def inside_repository(path: str) -> str:
+    """``path`` when it names a file inside a repository folder: relative, without ``.`` or
+    ``..`` steps or backslashes; else PullError. Every path written to the store passes here."""
+    steps = path.split("/")
+    if path.startswith("/") or "\\" in path or any(s in ("", ".", "..") for s in steps):
+        raise PullError(f"{path!r} is not a file path inside the repository; refused")
+    return path
 
 
 class Store:
@@ -108,9 +124,8 @@ async def list_files(client: httpx.AsyncClient, repository: str, revision: str) 
         if item.get("type") != "file":
             continue
         lfs = item.get("lfs") or {}
-        files.append(
-            HubFile(item["path"], int(lfs.get("size", item.get("size", 0))), lfs.get("oid"))
-        )
+        path = inside_repository(str(item.get("path", "")))  # a hostile hub writes nowhere else
+        files.append(HubFile(path, int(lfs.get("size", item.get("size", 0))), lfs.get("oid")))
     return files
 
 
@@ -209,6 +224,8 @@ async def pull(
         files = choose(await list_files(client, repository, revision), wanted, repository)
         for file in files:
             target = store.folder(repository) / file.path
+            if not target.resolve().is_relative_to(store.hub.resolve()):  # a symlink out, say
+                raise PullError(f"{file.path!r} would be written outside the model store")
             if target.exists() and (not file.size or target.stat().st_size == file.size):
                 progress(file.path, file.size, file.size)
                 continue
