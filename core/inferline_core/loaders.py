@@ -13,10 +13,12 @@ from inferline_core.engines.base import Engine
 from inferline_core.exceptions import ModelLoadFailed
 
 Loader = Callable[[str, ModelConfig], Engine]
+StepObserver = Callable[[str], Callable[[int], None]]
 
 
-def engine_loader(config: Config) -> Loader:
-    """The loader for this core's device and thread settings."""
+def engine_loader(config: Config, on_step: StepObserver | None = None) -> Loader:
+    """The loader for this core's device and thread settings; ``on_step(model)`` gives what a
+    batching engine calls with each decode step's number of sequences."""
     core = config.core
     gpu_layers = 0 if core.device == "cpu" else core.gpu_layers
 
@@ -39,7 +41,8 @@ def engine_loader(config: Config) -> Loader:
                 return LlamaEmbedder(settings)
             from inferline_core.engines.llama_batch import BatchedLlamaEngine
 
-            return BatchedLlamaEngine(settings, model.parallel or core.parallel)
+            step = on_step(model_id) if on_step is not None else None
+            return BatchedLlamaEngine(settings, model.parallel or core.parallel, on_step=step)
         if model.backend == "onnx" and model.type == "embedding":
             from inferline_core.engines.onnx_embed import OnnxEmbedder, OnnxSettings
 

@@ -24,14 +24,15 @@ from inferline_core.config import ModelConfig, ModelType
 from inferline_core.engines.base import Embedder, Engine, Painter, TextGenerator, Transcriber
 from inferline_core.exceptions import ModelLoadFailed, ModelNotFound, WrongModelType
 from inferline_core.loaders import Loader
-from inferline_core.scheduler import ModelWorker
+from inferline_core.metrics import ModelSnapshot
+from inferline_core.scheduler import ModelWorker, Unwatched, Watch
 
 log = logging.getLogger(__name__)
 REAP_INTERVAL_S = 0.5
 
 
 class State(StrEnum):
-    """Where a model is in its life."""
+    """Where a model is in its life (metrics call AVAILABLE "unloaded")."""
 
     AVAILABLE = "available"
     LOADING = "loading"
@@ -77,14 +78,20 @@ class Entry:
     size: int = 0
 
 
+def _unwatched(model: str, kind: str) -> Watch:
+    return Unwatched()
+
+
 @dataclass
 class Lease(Generic[EngineT]):
-    """A request's hold on a loaded model; ``release()`` ends it (once)."""
+    """A request's hold on a loaded model; ``release()`` ends it (once). ``watch()`` makes the
+    watch (metrics, spans) for a job the request queues."""
 
     id: str
     engine: EngineT
     worker: ModelWorker
     _release: Callable[[], None]
+    watch: Callable[[], Watch] = Unwatched
     _done: bool = False
 
     def release(self) -> None:
@@ -106,7 +113,12 @@ class Registry:
         memory_budget: int = 0,
         keep_alive: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        watch: Callable[[str, str], Watch] = _unwatched,
+        on_load: Callable[[str, float], None] = lambda model, seconds: None,
     ) -> None:
+        """``watch(model, kind)`` makes each job's watch; ``on_load`` hears load times."""
+        self._watch = watch
+        self._on_load = on_load
         self._entries = {name: Entry(name, config) for name, config in models.items()}
         self._loader = loader
         self._max_queue = max_queue
@@ -176,6 +188,24 @@ class Registry:
         await self.unload(entry)
         self._entries.pop(entry.id, None)
 
+    def snapshot(self) -> list[ModelSnapshot]:
+        """Every model's gauges now; safe to call from another thread (a scrape)."""
+        states = {State.AVAILABLE: "unloaded"}
+        shots = []
+        for entry in list(self._entries.values()):
+            worker = entry.worker
+            shots.append(
+                ModelSnapshot(
+                    model=entry.id,
+                    state=states.get(entry.state, entry.state.value),
+                    queued=worker.queued if worker else 0,
+                    queue_limit=self._max_queue,
+                    running=worker.running if worker else 0,
+                    loaded_bytes=entry.size,
+                )
+            )
+        return shots
+
     # Leases
 
     async def _lease(
@@ -186,7 +216,13 @@ class Registry:
         if not isinstance(engine, interface):
             self._release(entry, keep_alive)
             raise WrongModelType(f"the model {entry.id!r} cannot {verb}", param="model")
-        return Lease(entry.id, engine, worker, lambda: self._release(entry, keep_alive))
+        return Lease(
+            entry.id,
+            engine,
+            worker,
+            lambda: self._release(entry, keep_alive),
+            lambda: self._watch(entry.id, kind),
+        )
 
     async def text_model(
         self, model_id: str, kind: str, keep_alive: float | None = None
@@ -248,6 +284,7 @@ class Registry:
                 size = _size(entry.config.path)
                 await self._make_room(entry, size)
                 entry.state = State.LOADING
+                started = time.perf_counter()
                 try:
                     entry.engine = await asyncio.to_thread(self._loader, entry.id, entry.config)
                 except Exception as error:
@@ -259,6 +296,7 @@ class Registry:
                 entry.worker = ModelWorker(entry.id, self._max_queue, threads=threads)
                 entry.state, entry.error = State.LOADED, ""
                 entry.size = size
+                self._on_load(entry.id, time.perf_counter() - started)
                 log.info("loaded %s", entry.id)
             entry.last_used = self._clock()
             if lease:

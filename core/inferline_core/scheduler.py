@@ -4,7 +4,8 @@ A llama.cpp context must never be used by two threads at once, and the event loo
 block on a model: each model gets one dedicated thread that runs jobs one after another. A job
 is a callable that produces events in that thread; the events travel back to the event loop
 through an asyncio.Queue. A job's cancel flag is checked by the engine once per token; a job
-cancelled while still waiting is skipped.
+cancelled while still waiting is skipped. Each job carries a watch (metrics and spans) that
+hears when it is refused, starts, yields an event and ends.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from inferline_core.exceptions import QueueFull, ShuttingDown
 
@@ -23,11 +24,39 @@ E = TypeVar("E")
 _END = object()
 
 
+class Watch(Protocol):
+    """What hears about a job's life (``inferline_core.watch.JobWatch``)."""
+
+    def refused(self) -> None: ...
+    def started(self) -> None: ...
+    def event(self, event: object) -> None: ...
+    def ended(self, outcome: str) -> None: ...
+
+
+class Unwatched:
+    """A watch that notes nothing."""
+
+    def refused(self) -> None:
+        pass
+
+    def started(self) -> None:
+        pass
+
+    def event(self, event: object) -> None:
+        pass
+
+    def ended(self, outcome: str) -> None:
+        pass
+
+
 class Job(Generic[E]):
     """One request's work on a model, and the stream of its events back to the event loop."""
 
-    def __init__(self, work: Callable[[threading.Event], Iterator[E]]) -> None:
+    def __init__(
+        self, work: Callable[[threading.Event], Iterator[E]], watch: Watch | None = None
+    ) -> None:
         self.work = work
+        self.watch = watch or Unwatched()
         self.cancel = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._events: asyncio.Queue[object] = asyncio.Queue()
@@ -38,15 +67,22 @@ class Job(Generic[E]):
 
     def run(self) -> None:
         """Called from the worker thread: run the work, pushing every event, then the end."""
+        self.watch.started()
+        outcome = "ok"
         try:
             if not self.cancel.is_set():
                 for event in self.work(self.cancel):
+                    self.watch.event(event)
                     self.push(event)
                     if self.cancel.is_set():
                         break
+            if self.cancel.is_set():
+                outcome = "cancelled"
         except Exception as error:
+            outcome = "error"
             self.push(error)
         finally:
+            self.watch.ended(outcome)
             self.push(_END)
 
     async def events(self) -> AsyncIterator[E]:
@@ -76,6 +112,7 @@ class ModelWorker:
         self._waiting: deque[Job[Any]] = deque()
         self._ready = threading.Condition()
         self._closing = False
+        self.running = 0  # jobs in the worker threads now
         # One thread for a model that runs one request at a time; a batching engine gets one
         # per slot, each relaying its request while the engine decodes them all together.
         self._threads = [
@@ -85,13 +122,28 @@ class ModelWorker:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, work: Callable[[threading.Event], Iterator[E]]) -> Job[E]:
+    @property
+    def max_queue(self) -> int:
+        """How many jobs may wait."""
+        return self._max_queue
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting that are still wanted."""
+        with self._ready:
+            return sum(not j.cancel.is_set() for j in self._waiting)
+
+    def submit(
+        self, work: Callable[[threading.Event], Iterator[E]], watch: Watch | None = None
+    ) -> Job[E]:
         """Queue work; raise QueueFull at once when the queue is full."""
-        job: Job[E] = Job(work)
+        job: Job[E] = Job(work, watch)
         with self._ready:
             if self._closing:
+                job.watch.refused()
                 raise ShuttingDown(f"model {self.name!r} is being unloaded")
             if sum(not j.cancel.is_set() for j in self._waiting) >= self._max_queue:
+                job.watch.refused()
                 raise QueueFull(
                     f"model {self.name!r} has {self._max_queue} requests waiting; try again later"
                 )
@@ -107,7 +159,13 @@ class ModelWorker:
 
     def _loop(self) -> None:
         while (job := self._next()) is not None:
-            job.run()  # a job cancelled while waiting only reports its end
+            with self._ready:
+                self.running += 1
+            try:
+                job.run()  # a job cancelled while waiting only reports its end
+            finally:
+                with self._ready:
+                    self.running -= 1
 
     def close(self, timeout: float | None = None) -> None:
         """Stop taking jobs, let queued ones finish, and end the thread."""

@@ -6,11 +6,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as aio_health
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
 
 from inferline.v1 import (
     audio_service_pb2,
@@ -29,6 +31,7 @@ from inferline.v1 import (
 from inferline_core.config import Config, ModelConfig, parse_duration
 from inferline_core.exceptions import ModelLoadFailed
 from inferline_core.loaders import engine_loader
+from inferline_core.metrics import CoreMetrics, serve
 from inferline_core.registry import Registry
 from inferline_core.security import TokenInterceptor, server_credentials
 from inferline_core.services.audio import AudioServicer
@@ -38,6 +41,8 @@ from inferline_core.services.embedding import EmbeddingServicer
 from inferline_core.services.image import ImageServicer
 from inferline_core.services.models import ModelServicer
 from inferline_core.store import Store
+from inferline_core.tracing import TRACER_NAME, otlp_provider, server_interceptor
+from inferline_core.watch import Telemetry
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # images and audio travel as bytes
@@ -55,20 +60,39 @@ _SERVICE_NAMES = [
 
 
 class CoreServer:
-    """The core's gRPC server and its model registry."""
+    """The core's gRPC server, its model registry, and their metrics and traces."""
 
-    def __init__(self, config: Config, models: Mapping[str, ModelConfig]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        models: Mapping[str, ModelConfig],
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.config = config
         core = config.core
+        self.metrics = CoreMetrics()
+        self._tracer_provider = tracer_provider or otlp_provider(
+            core.otlp_endpoint, "inferline-core"
+        )
+        provider = self._tracer_provider
+        telemetry = Telemetry(self.metrics, provider.get_tracer(TRACER_NAME) if provider else None)
+        load_time = self.metrics.load_duration
         self.registry = Registry(
             models,
-            engine_loader(config),
+            engine_loader(config, on_step=self.metrics.step_observer),
             core.max_queue,
             max_loaded=core.max_loaded_models,
             memory_budget=core.memory_budget_mb * 1024 * 1024,
             keep_alive=parse_duration(core.keep_alive),
+            watch=telemetry.job,
+            on_load=lambda model, seconds: load_time.labels(model).observe(seconds),
         )
-        interceptors = []
+        self.metrics.watch_models(self.registry.snapshot)
+        self._metrics_server: WSGIServer | None = None
+        self.metrics_port = 0
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if provider is not None:  # first, so the token check runs inside the RPC's span
+            interceptors.append(server_interceptor(provider))
         if tokens := config.core_tokens():
             interceptors.append(TokenInterceptor(tokens, check_health=config.core.auth_health))
         self._credentials = server_credentials(config.core)
@@ -128,6 +152,10 @@ class CoreServer:
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
         self.registry.start()
+        if self.config.core.metrics_address:
+            self._metrics_server = serve(self.metrics, self.config.core.metrics_address)
+            self.metrics_port = self._metrics_server.server_port
+            log.info("core metrics on http://%s/metrics", self.config.core.metrics_address)
         if self.config.core.preload:
             try:
                 await self.registry.preload()
@@ -144,11 +172,21 @@ class CoreServer:
         await self._health_servicer.enter_graceful_shutdown()
         await self._server.stop(self.config.core.drain_seconds if grace is None else grace)
         await self.registry.close()
+        if self._metrics_server is not None:
+            await asyncio.to_thread(self._metrics_server.shutdown)
+            self._metrics_server.server_close()
+        if self._tracer_provider is not None:
+            self._tracer_provider.force_flush()
 
 
-def build_server(config: Config, models: Mapping[str, ModelConfig]) -> CoreServer:
-    """The core for ``config`` serving ``models``, ready to ``start()``."""
-    return CoreServer(config, models)
+def build_server(
+    config: Config,
+    models: Mapping[str, ModelConfig],
+    tracer_provider: TracerProvider | None = None,
+) -> CoreServer:
+    """The core for ``config`` serving ``models``, ready to ``start()``; spans go to
+    ``tracer_provider``, else over OTLP when configured, else nowhere."""
+    return CoreServer(config, models, tracer_provider)
 
 
 async def run_core(config: Config, models: Mapping[str, ModelConfig]) -> None:

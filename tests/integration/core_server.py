@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
+
 from inferline_core.config import Config, CoreConfig, ModelConfig
 from inferline_core.server import CoreServer, build_server
 
@@ -18,12 +20,13 @@ async def running_core(
     *,
     max_queue: int = 16,
     address: str = "127.0.0.1:0",
+    tracer_provider: TracerProvider | None = None,
     **core: Any,
 ) -> AsyncIterator[tuple[CoreServer, str]]:
     """A started core serving ``models`` on the running loop, and its address; stopped on exit.
-    Keywords set more of ``[core]``."""
+    Keywords set more of ``[core]``; spans go to ``tracer_provider`` when given."""
     config = Config(core=CoreConfig(address=address, threads=2, max_queue=max_queue, **core))
-    server = build_server(config, models)
+    server = build_server(config, models, tracer_provider)
     port = await server.start()
     try:
         yield server, f"127.0.0.1:{port}"
@@ -33,7 +36,11 @@ async def running_core(
 
 @contextmanager
 def threaded_core(
-    models: Mapping[str, ModelConfig], *, max_queue: int = 16, **core: Any
+    models: Mapping[str, ModelConfig],
+    *,
+    max_queue: int = 16,
+    tracer_provider: TracerProvider | None = None,
+    **core: Any,
 ) -> Iterator[str]:
     """A core on its own event loop in a thread, and its address; keywords as ``running_core``.
 
@@ -43,7 +50,7 @@ def threaded_core(
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="core-loop", daemon=True)
     thread.start()
-    context = running_core(models, max_queue=max_queue, **core)
+    context = running_core(models, max_queue=max_queue, tracer_provider=tracer_provider, **core)
     try:
         _, address = asyncio.run_coroutine_threadsafe(context.__aenter__(), loop).result(60)
         yield address

@@ -161,6 +161,11 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     tls_ca: str | None = None
     tls_client_cert: str | None = None
     tls_client_key: str | None = None
+    # Prometheus metrics on their own HTTP port (HOST:PORT, path /metrics); empty: off.
+    metrics_address: str = ""
+    # Export traces over OTLP/gRPC here (http://HOST:4317); OTEL_EXPORTER_OTLP_ENDPOINT works
+    # too. With neither, nothing is traced.
+    otlp_endpoint: str = ""
 
     @property
     def store_path(self) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +75,15 @@ class _Sequence:
 class BatchedLlamaEngine:
     """A GGUF text model serving ``parallel`` requests at once."""
 
-    def __init__(self, settings: LlamaSettings, parallel: int) -> None:
+    def __init__(
+        self,
+        settings: LlamaSettings,
+        parallel: int,
+        *,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
         self.parallel = parallel
+        self._on_step = on_step  # hears each step's number of sequences (metrics)
         self._slot_context = settings.context_length or 4096
         self._text = llama_cpp.Llama(model_path=settings.path, vocab_only=True, verbose=False)
         self._vocab = llama_cpp.llama_model_get_vocab(self._text.model)
@@ -307,6 +314,8 @@ class BatchedLlamaEngine:
             return
         if llama_cpp.llama_decode(self._ctx, self._batch) != 0:
             raise RuntimeError("llama_decode failed")
+        if self._on_step is not None:
+            self._on_step(len(self._running))
         for sequence in decoding:
             self._sample(sequence)
 

@@ -166,7 +166,7 @@ def leased_events(
     cancelled request never holds its model.
     """
     try:
-        job = lease.worker.submit(work)
+        job = lease.worker.submit(work, lease.watch())
     except BaseException:
         lease.release()
         raise
