@@ -44,6 +44,8 @@ def settings_document(config: Config, core_address: str, host: str, port: int) -
         "max_image_bytes": int(api.max_image_mb * 1024 * 1024),
         "image_fetch_timeout_s": api.image_fetch_timeout_s,
         "image_fetch_proxy": api.image_fetch_proxy,
+        "responses_max_stored": api.responses_max_stored,
+        "responses_ttl_s": api.responses_ttl_s,
     }
     return json.dumps({"host": host, "port": port, "settings": settings})
 

@@ -33,6 +33,8 @@ from inferline_bridge.images.controller import ImagesController
 from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
 from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.responses.controller import ResponsesController
+from inferline_bridge.responses.store import ResponseStore
 from inferline_bridge.settings import BridgeSettings
 
 
@@ -48,7 +50,7 @@ def _cors(settings: BridgeSettings) -> CORSConfig | None:
     # Browsers refuse credentials with a wildcard origin, and so do we.
     return CORSConfig(
         allow_origins=origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["authorization", "content-type", "x-api-key"],
         allow_credentials="*" not in origins,
         expose_headers=[
@@ -63,6 +65,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
     """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
     limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
     files = ImageFiles(settings.output_folder, settings.url_ttl_s)
+    responses = ResponseStore(settings.responses_max_stored, settings.responses_ttl_s)
 
     @asynccontextmanager
     async def core_client(app: Litestar) -> AsyncIterator[None]:
@@ -93,6 +96,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             FunctionCallingController,
             ImagesController,
             ModelsController,
+            ResponsesController,
             live,
             ready,
         ],
@@ -101,6 +105,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             "client": Provide(_client, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "files": Provide(lambda: files, sync_to_thread=False),
+            "responses": Provide(lambda: responses, sync_to_thread=False),
         },
         exception_handlers=handlers,
         request_max_body_size=settings.max_body_bytes,

@@ -91,16 +91,25 @@ def _stream_tokens(message: Any) -> tuple[int, bool]:
     return 1, False
 
 
+def _error_events(error: APIError) -> list[dict[str, Any]]:
+    return [error_body(error.status, error.message, error.param, error.code)]
+
+
 async def sse_response(
     request: Request[Any, Any, Any],
     stream: AsyncStream[T],
     to_chunks: Callable[[T], list[dict[str, Any]]],
+    *,
+    encode: Callable[[dict[str, Any]], bytes] = sse.event,
+    done: bytes | None = sse.DONE,
+    on_error: Callable[[APIError], list[dict[str, Any]]] = _error_events,
 ) -> Stream:
-    """Stream ``to_chunks`` of every message as SSE, ended by ``[DONE]``.
+    """Stream ``to_chunks`` of every message as SSE, ended by ``done``.
 
     The first message is awaited here, so that an error before it (an unknown model, a full
-    queue) is a plain HTTP error rather than a 200 with an error event. Whatever ends the
-    response, the gRPC call behind it is cancelled.
+    queue) is a plain HTTP error rather than a 200 with an error event (``on_error``'s events).
+    Whatever ends the response, the gRPC call behind it is cancelled. ``encode`` frames one
+    event.
     """
     items = aiter(stream)
     try:
@@ -121,15 +130,14 @@ async def sse_response(
                 charge(request, tokens - charged if final else tokens)
                 charged += tokens
                 for chunk in to_chunks(message):
-                    yield sse.event(chunk)
+                    yield encode(chunk)
                 message = await anext(items)
         except StopAsyncIteration:
-            yield sse.DONE
+            if done is not None:
+                yield done
         except InferlineError as error:
-            api_error = from_core(error)
-            yield sse.event(
-                error_body(api_error.status, api_error.message, api_error.param, api_error.code)
-            )
+            for chunk in on_error(from_core(error)):
+                yield encode(chunk)
         finally:
             stream.cancel()
 

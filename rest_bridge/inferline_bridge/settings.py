@@ -56,6 +56,10 @@ class BridgeSettings:
     image_fetch_timeout_s: float = 10.0
     # Image URLs go through this proxy when set; proxy variables from the environment never.
     image_fetch_proxy: str | None = None
+    # /v1/responses keeps this many responses (the least recently used go first), each for
+    # this long, for previous_response_id and GET; 0 keeps none.
+    responses_max_stored: int = 1000
+    responses_ttl_s: float = 3600.0
 
     def core_credentials(self) -> grpc.ChannelCredentials | None:
         """TLS for calling the core, or None for plaintext."""

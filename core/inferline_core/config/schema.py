@@ -96,6 +96,10 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # the environment are never used. The proxy resolves names itself: it must refuse internal
     # addresses too.
     image_fetch_proxy: Annotated[str, msgspec.Meta(pattern=r"^https?://")] | None = None
+    # /v1/responses keeps at most this many responses in memory, each for at most
+    # responses_ttl_s seconds, for previous_response_id and GET /v1/responses/{id}; 0: none.
+    responses_max_stored: int = 1000
+    responses_ttl_s: float = 3600.0
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -1,0 +1,217 @@
+"""The Responses API (``/v1/responses``) through the official openai SDK against
+`inferline serve` with the tiny GGUF (random weights: it never stops on its own, so plain
+text runs to ``max_output_tokens``; only grammars make its output parse)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+
+from tests.e2e.conftest import MODEL
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 12}, "unit": {"enum": ["c", "f"]}},
+    "required": ["city", "unit"],
+    "additionalProperties": False,
+}
+TOOLS: Any = [{"type": "function", "name": "get_weather", "parameters": WEATHER, "strict": True}]
+FORCED: Any = {"type": "function", "name": "get_weather"}
+
+
+def _create(client: openai.OpenAI, **kwargs: Any) -> Any:
+    return client.responses.create(model=MODEL, **kwargs)
+
+
+def test_plain_text_answer(client: openai.OpenAI) -> None:
+    response = _create(client, input="Say hi", max_output_tokens=8, temperature=0)
+    assert response.object == "response" and response.id.startswith("resp_")
+    assert response.model == MODEL
+    # The tiny model never ends on its own: it stops at max_output_tokens, as OpenAI reports.
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    (item,) = response.output
+    assert item.type == "message" and item.role == "assistant" and item.id.startswith("msg_")
+    assert item.content[0].type == "output_text"
+    assert response.output_text == item.content[0].text and response.output_text
+    usage = response.usage
+    assert usage.output_tokens == 8 and usage.input_tokens > 0
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+    assert response.max_output_tokens == 8 and response.temperature == 0
+
+
+def test_instructions_are_the_system_message(client: openai.OpenAI) -> None:
+    args: Any = {"temperature": 0, "max_output_tokens": 6}
+    response = _create(client, instructions="Answer briefly.", input="Say hi", **args)
+    assert response.instructions == "Answer briefly."
+    chat = client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "Say hi"},
+        ],
+        temperature=0,
+        max_tokens=6,
+    )
+    assert response.output_text == chat.choices[0].message.content
+    assert chat.usage is not None and response.usage.input_tokens == chat.usage.prompt_tokens
+    bare = _create(client, input="Say hi", **args)
+    assert bare.usage.input_tokens < response.usage.input_tokens
+
+
+def test_input_items_equal_the_string_form(client: openai.OpenAI) -> None:
+    args: Any = {"temperature": 0, "max_output_tokens": 5}
+    items: Any = [
+        {"role": "user", "content": [{"type": "input_text", "text": "Say hi"}]},
+    ]
+    assert (
+        _create(client, input=items, **args).output_text
+        == _create(client, input="Say hi", **args).output_text
+    )
+
+
+def test_streamed_events_and_final_text_agree(client: openai.OpenAI) -> None:
+    args: Any = {"input": "Say hi", "temperature": 0, "max_output_tokens": 7}
+    whole = _create(client, **args)
+    events = list(_create(client, stream=True, **args))
+    kinds = [event.type for event in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.incomplete",
+    ]
+    assert set(kinds[4:-4]) == {"response.output_text.delta"}
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[0].response.status == "in_progress" and events[0].response.output == []
+    text = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    final = events[-1].response
+    assert text == events[-4].text == final.output_text == whole.output_text
+    assert final.id == events[0].response.id and final.usage.output_tokens == 7
+    assert events[-2].item.id == events[2].item.id == final.output[0].id
+
+
+def test_stream_helper_accumulates_the_same_response(client: openai.OpenAI) -> None:
+    # The SDK's helper checks every event against the items it has seen; it wants a
+    # response.completed, so the answer is a forced call (a grammar ends it).
+    args: Any = {"input": "Hi", "tools": TOOLS, "tool_choice": FORCED, "temperature": 0}
+    with client.responses.stream(model=MODEL, max_output_tokens=200, **args) as stream:
+        final = stream.get_final_response()
+    whole = _create(client, max_output_tokens=200, **args)
+    assert final.status == whole.status == "completed"
+    assert final.output[0].arguments == whole.output[0].arguments
+    assert final.output[0].name == "get_weather"
+
+
+def test_tool_round_trip_with_previous_response_id(client: openai.OpenAI) -> None:
+    ask = "What is the weather in Paris?"
+    first = _create(client, input=ask, tools=TOOLS, tool_choice=FORCED, max_output_tokens=200)
+    assert first.status == "completed"
+    (call,) = first.output
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert call.call_id.startswith("call_") and call.id.startswith("fc_")
+    jsonschema.validate(json.loads(call.arguments), WEATHER)
+    result: Any = [{"type": "function_call_output", "call_id": call.call_id, "output": "21 C"}]
+    args: Any = {"tools": TOOLS, "tool_choice": "none", "max_output_tokens": 4, "temperature": 0}
+    answer = _create(client, previous_response_id=first.id, input=result, **args)
+    assert answer.previous_response_id == first.id
+    assert answer.output[0].type == "message" and answer.output_text
+    # The same conversation sent whole, as items, is the same prompt and the same answer.
+    history: Any = [
+        {"role": "user", "content": ask},
+        {
+            "type": "function_call",
+            "call_id": call.call_id,
+            "name": call.name,
+            "arguments": call.arguments,
+        },
+        *result,
+    ]
+    whole = _create(client, input=history, **args)
+    assert whole.usage.input_tokens == answer.usage.input_tokens
+    assert whole.output_text == answer.output_text
+
+
+def test_streamed_tool_call(client: openai.OpenAI) -> None:
+    args: Any = {"input": "Weather?", "tools": TOOLS, "tool_choice": "required"}
+    events = list(_create(client, stream=True, max_output_tokens=200, temperature=0, **args))
+    added = next(e for e in events if e.type == "response.output_item.added")
+    assert added.item.type == "function_call" and added.item.name == "get_weather"
+    fragments = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+    done = next(e for e in events if e.type == "response.function_call_arguments.done")
+    assert "".join(fragments) == done.arguments
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert final.response.output[0].arguments == done.arguments
+    jsonschema.validate(json.loads(done.arguments), WEATHER)
+
+
+def test_json_schema_output(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "size": {"enum": ["s", "m", "l"]}},
+        "required": ["ok", "size"],
+        "additionalProperties": False,
+    }
+    text: Any = {"format": {"type": "json_schema", "name": "answer", "schema": schema}}
+    response = _create(client, input="Answer", text=text, max_output_tokens=100)
+    assert response.status == "completed"
+    jsonschema.validate(json.loads(response.output_text), schema)
+    assert response.text.format.type == "json_schema"
+
+
+def test_conversation_continues_and_is_kept(client: openai.OpenAI) -> None:
+    first = _create(client, input="One", max_output_tokens=3, metadata={"k": "v"})
+    second = _create(client, input="Two", previous_response_id=first.id, max_output_tokens=3)
+    assert second.usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens
+    kept = client.responses.retrieve(first.id)
+    assert kept.output_text == first.output_text and kept.metadata == {"k": "v"}
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    unkept = _create(client, input="Three", max_output_tokens=2, store=False)
+    assert unkept.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unkept.id)
+
+
+def test_unknown_previous_response_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        _create(client, input="hi", previous_response_id="resp_nothing")
+    assert raised.value.code == "previous_response_not_found"
+    assert raised.value.param == "previous_response_id"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"background": True}, "background"),
+        ({"extra_body": {"colour": "blue"}}, "colour"),
+        ({"truncation": "auto"}, "truncation"),
+        ({"include": ["message.output_text.logprobs"]}, "include"),
+        ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format"),
+        ({"tool_choice": {"type": "function", "name": "nope"}, "tools": TOOLS}, "tool_choice"),
+        ({"text": {"verbosity": "low"}}, "text.verbosity"),
+        ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
+        ({"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, "input[0].content[0]"),
+    ],
+)
+def test_unsupported_fields_are_400_naming_them(
+    client: openai.OpenAI, kwargs: Any, param: str
+) -> None:
+    kwargs.setdefault("input", "hi")
+    with pytest.raises(openai.BadRequestError) as raised:
+        _create(client, max_output_tokens=2, **kwargs)
+    assert raised.value.param == param
+    assert isinstance(raised.value.body, dict) and raised.value.body["message"]

@@ -1,0 +1,75 @@
+"""/v1/responses over a real core (tiny GGUF), through Litestar's test client: the SSE
+framing on the wire, and the kept responses' bounds in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from inferline_bridge.app import create_app
+from inferline_bridge.settings import BridgeSettings
+from inferline_core.config import ModelConfig
+from tests.integration.core_server import threaded_core
+
+
+@pytest.fixture(scope="module")
+def core(tiny_chat_gguf: Path) -> Iterator[str]:
+    models = {"tiny": ModelConfig(path=str(tiny_chat_gguf), context_length=512)}
+    with threaded_core(models) as address:
+        yield address
+
+
+def _app(core: str, **settings: Any) -> Any:
+    return create_app(BridgeSettings(core_address=core, **settings))
+
+
+async def _create(http: AsyncTestClient[Any], **body: Any) -> Any:
+    return await http.post("/v1/responses", json={"input": "hi", "max_output_tokens": 2, **body})
+
+
+async def test_stream_names_every_event_and_sends_no_done(core: str) -> None:
+    async with AsyncTestClient(_app(core)) as http:
+        response = await _create(http, stream=True)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    blocks = [block for block in response.text.split("\n\n") if block]
+    assert "[DONE]" not in response.text
+    for block in blocks:
+        event_line, data_line = block.split("\n")
+        assert event_line.startswith("event: ") and data_line.startswith("data: ")
+        assert json.loads(data_line.removeprefix("data: "))["type"] == event_line[7:]
+    assert blocks[-1].startswith("event: response.incomplete")
+
+
+async def test_kept_responses_are_bounded_in_count(core: str) -> None:
+    async with AsyncTestClient(_app(core, responses_max_stored=2)) as http:
+        ids = [(await _create(http)).json()["id"] for _ in range(3)]
+        assert (await http.get(f"/v1/responses/{ids[0]}")).status_code == 404
+        for kept in ids[1:]:
+            assert (await http.get(f"/v1/responses/{kept}")).json()["id"] == kept
+        gone = await _create(http, previous_response_id=ids[0])
+        assert gone.status_code == 400
+        assert gone.json()["error"]["code"] == "previous_response_not_found"
+
+
+async def test_kept_responses_expire(core: str) -> None:
+    async with AsyncTestClient(_app(core, responses_ttl_s=0.5)) as http:
+        first = (await _create(http)).json()["id"]
+        assert (await _create(http, previous_response_id=first)).status_code == 200
+        await asyncio.sleep(1.0)
+        missing = await http.get(f"/v1/responses/{first}")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["message"] == f"Response with id '{first}' not found."
+
+
+async def test_nothing_kept_when_turned_off(core: str) -> None:
+    async with AsyncTestClient(_app(core, responses_max_stored=0)) as http:
+        first = (await _create(http)).json()["id"]
+        assert (await http.get(f"/v1/responses/{first}")).status_code == 404
+        assert (await http.delete(f"/v1/responses/{first}")).status_code == 404
