@@ -161,10 +161,11 @@ def serve(
 ) -> None:
     """Serve MODEL: a GGUF or ONNX path, a pulled model's id, or a configured model's id.
 
-    With no MODEL: the configured models, else the bundled Gemma 3 270M. The bundled
-    all-MiniLM-L6-v2 embedding model is served beside them when none of them embeds.
+    With no MODEL: the configured models, else the bundled Gemma 3 270M (a base model: it
+    continues text, it does not follow instructions). The bundled all-MiniLM-L6-v2 embedding
+    model is served beside them when none of them embeds.
     """
-    from inferline_core.config import load_config
+    from inferline_core.config import BASE_MODEL_NOTE, load_config, serves_default_chat
     from inferline_core.security import client_credentials
 
     with _config_errors():
@@ -183,6 +184,8 @@ def serve(
         core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
     click.echo(f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}")
+    if serves_default_chat(config, model):
+        click.echo(BASE_MODEL_NOTE)
     tokens = config.core_tokens()
     health = Client(grpc_address, api_key=tokens[0] if tokens else None, credentials=credentials)
     policy = config.supervisor

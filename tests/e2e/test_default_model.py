@@ -10,6 +10,7 @@ import jsonschema
 import openai
 import pytest
 
+from inferline_core.config import CHAT_MODEL_SUGGESTION
 from tests.e2e.serve import Served, serve
 
 pytestmark = pytest.mark.default_model
@@ -39,6 +40,12 @@ def test_default_model_answers_chat(client: openai.OpenAI) -> None:
     assert reply.model == "gemma-3-270m"
     assert reply.choices[0].message.content
     assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 24
+
+
+def test_serve_says_the_default_is_a_base_model(served: Served) -> None:
+    log = served.log.read_text()
+    assert "Gemma 3 270M is a base model" in log
+    assert f"inferline serve -hf {CHAT_MODEL_SUGGESTION}" in log
 
 
 def test_default_model_is_listed(client: openai.OpenAI) -> None:

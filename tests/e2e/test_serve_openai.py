@@ -179,3 +179,8 @@ def test_ctrl_c_stops_core_and_bridge(tiny_chat_gguf: Path, tmp_path: Path) -> N
         assert stop(running) == 0
     with pytest.raises(httpx.TransportError):
         httpx.get(running.base_url + "/health", timeout=2)
+
+
+def test_a_named_model_gets_no_base_model_note(served: Served) -> None:
+    log = served.log.read_text()
+    assert "inferline: REST on" in log and "base model" not in log

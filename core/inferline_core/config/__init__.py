@@ -8,6 +8,8 @@ importable from here.
 from __future__ import annotations
 
 from inferline_core.config.bundled import (
+    BASE_MODEL_NOTE,
+    CHAT_MODEL_SUGGESTION,
     DEFAULT_EMBEDDING_MODEL_ID,
     DEFAULT_MODEL_CONTEXT,
     DEFAULT_MODEL_ID,
@@ -18,6 +20,7 @@ from inferline_core.config.bundled import (
     default_speech_configs,
     model_from_path,
     resolve_models,
+    serves_default_chat,
 )
 from inferline_core.config.loading import load_config
 from inferline_core.config.schema import (
@@ -33,6 +36,8 @@ from inferline_core.config.schema import (
 )
 
 __all__ = [
+    "BASE_MODEL_NOTE",
+    "CHAT_MODEL_SUGGESTION",
     "DEFAULT_EMBEDDING_MODEL_ID",
     "DEFAULT_MODEL_CONTEXT",
     "DEFAULT_MODEL_ID",
@@ -53,4 +58,5 @@ __all__ = [
     "model_from_path",
     "parse_duration",
     "resolve_models",
+    "serves_default_chat",
 ]

@@ -19,6 +19,14 @@ DEFAULT_MODEL_CONTEXT = 4096
 DEFAULT_EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 DEFAULT_SPEECH_MODEL_ID = "whisper-base"  # multilingual: transcribes and translates
 ENGLISH_SPEECH_MODEL_ID = "whisper-tiny.en"
+# A small instruction-tuned chat GGUF for users who want answers, not continuations.
+CHAT_MODEL_SUGGESTION = "Qwen/Qwen2.5-0.5B-Instruct-GGUF:qwen2.5-0.5b-instruct-q4_k_m.gguf"
+BASE_MODEL_NOTE = (
+    "inferline: the bundled Gemma 3 270M is a base model, not an instruction-tuned one: it "
+    "continues text but does not follow instructions or answer questions. For a small chat "
+    f"model that does, serve an instruction-tuned GGUF instead:\n"
+    f"  inferline serve -hf {CHAT_MODEL_SUGGESTION}"
+)
 
 
 def resolve_models(
@@ -74,6 +82,14 @@ def resolve_models(
             if not path.exists():
                 raise ConfigError(f"model {name!r}: no file at {path}")
     return models
+
+
+def serves_default_chat(config: Config, model: str | None) -> bool:
+    """Whether serving ``model`` falls back to the bundled base chat model (as
+    ``resolve_models`` does: nothing named, configured or in the store)."""
+    from inferline_core.store import Store
+
+    return model is None and not config.api.models and not Store(config.core.store_path).models()
 
 
 def model_from_path(
