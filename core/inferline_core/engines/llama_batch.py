@@ -5,8 +5,8 @@ request advancing in the same ``llama_decode`` step as llama.cpp's own server do
 One thread owns the context. Requests (sequences) join and leave between steps; a joining
 prompt is prefilled in chunks that share the step's batch with the running sequences, so it
 never stalls them for long. Each sequence has its own sampler chain (its temperature, top-k/p,
-min-p, penalties, logit bias, seed and grammar) and its own TokenStream, so what it answers is
-built exactly as on the one-at-a-time path. A finished or cancelled sequence frees its KV cells
+min-p, penalties, logit bias, seed and grammar; see ``llama_sampler``) and its own TokenStream,
+so what it answers does not depend on who else runs beside it. A finished or cancelled sequence frees its KV cells
 and its slot at once. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
 A vision model's prompt with images is evaluated by its projector (mtmd) into the sequence's
 slot when it joins; its first token is sampled there and it then decodes with the others.

@@ -1,6 +1,6 @@
 """From sampled tokens to generation events, for one choice: end-of-generation, incremental
-UTF-8, stop sequences, the token budget, log probabilities. Shared by the one-at-a-time and the
-batched llama.cpp engines, so both answer exactly alike."""
+UTF-8, stop sequences, the token budget, log probabilities. Pure and incremental: the llama.cpp
+engine keeps one per running choice, so stop handling and usage exist once."""
 
 from __future__ import annotations
 
