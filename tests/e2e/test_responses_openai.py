@@ -205,6 +205,11 @@ def test_unknown_previous_response_is_400(client: openai.OpenAI) -> None:
         ({"text": {"verbosity": "low"}}, "text.verbosity"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"role": "user", "content": [{"type": "input_file"}]}]}, "input[0].content[0]"),
+        ({"reasoning": {"effort": "high"}}, "reasoning"),
+        ({"service_tier": "flex"}, "service_tier"),
+        ({"stream_options": {"include_obfuscation": True}}, "stream_options.include_obfuscation"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"input": ""}, "input"),
     ],
 )
 def test_unsupported_fields_are_400_naming_them(
@@ -215,3 +220,32 @@ def test_unsupported_fields_are_400_naming_them(
         _create(client, max_output_tokens=2, **kwargs)
     assert raised.value.param == param
     assert isinstance(raised.value.body, dict) and raised.value.body["message"]
+
+
+def test_unknown_field_is_named_as_openai_does(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        _create(client, input="hi", extra_body={"colour": "blue"})
+    assert raised.value.code == "unknown_parameter"
+    assert raised.value.message.endswith("Unknown parameter: 'colour'.")
+
+
+def test_input_longer_than_the_context_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        _create(client, input="word " * 3000, max_output_tokens=2)
+
+
+def test_settings_are_echoed(client: openai.OpenAI) -> None:
+    response = _create(
+        client,
+        input="hi",
+        max_output_tokens=2,
+        top_p=0.5,
+        tools=TOOLS,
+        tool_choice="none",
+        parallel_tool_calls=False,
+        user="u1",
+    )
+    assert response.top_p == 0.5 and response.user == "u1"
+    assert response.tool_choice == "none" and response.parallel_tool_calls is False
+    assert response.tools[0].name == "get_weather" and response.tools[0].strict is True
+    assert response.text.format.type == "text" and response.store is True

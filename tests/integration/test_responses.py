@@ -4,6 +4,8 @@ framing on the wire, and the kept responses' bounds in count and time."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from PIL import Image
 
 from inferline_bridge.app import create_app
 from inferline_bridge.settings import BridgeSettings
@@ -19,8 +22,13 @@ from tests.integration.core_server import threaded_core
 
 
 @pytest.fixture(scope="module")
-def core(tiny_chat_gguf: Path) -> Iterator[str]:
-    models = {"tiny": ModelConfig(path=str(tiny_chat_gguf), context_length=512)}
+def core(tiny_chat_gguf: Path, tiny_projector: Path) -> Iterator[str]:
+    models = {
+        "tiny": ModelConfig(path=str(tiny_chat_gguf), context_length=512),
+        "tiny-vision": ModelConfig(
+            path=str(tiny_chat_gguf), type="vision", mmproj=str(tiny_projector), context_length=512
+        ),
+    }
     with threaded_core(models) as address:
         yield address
 
@@ -30,7 +38,37 @@ def _app(core: str, **settings: Any) -> Any:
 
 
 async def _create(http: AsyncTestClient[Any], **body: Any) -> Any:
-    return await http.post("/v1/responses", json={"input": "hi", "max_output_tokens": 2, **body})
+    body = {"model": "tiny", "input": "hi", "max_output_tokens": 2, **body}
+    return await http.post("/v1/responses", json=body)
+
+
+def _png() -> str:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 40, 90)).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+async def test_input_image_reaches_a_vision_model(core: str) -> None:
+    text = {"type": "input_text", "text": "Describe it."}
+    image = {"type": "input_image", "image_url": _png(), "detail": "auto"}
+    async with AsyncTestClient(_app(core)) as http:
+        seen = await _create(
+            http, model="tiny-vision", input=[{"role": "user", "content": [text, image]}]
+        )
+        plain = await _create(
+            http, model="tiny-vision", input=[{"role": "user", "content": [text]}]
+        )
+        blind = await _create(http, input=[{"role": "user", "content": [text, image]}])
+        by_id = await _create(
+            http,
+            model="tiny-vision",
+            input=[{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}],
+        )
+    assert seen.status_code == plain.status_code == 200, seen.text
+    # The projector turns the image into 4 tokens of the prompt.
+    assert seen.json()["usage"]["input_tokens"] >= plain.json()["usage"]["input_tokens"] + 4
+    assert blind.status_code == 400  # a model without a projector takes no images
+    assert by_id.status_code == 400 and by_id.json()["error"]["param"] == "input[0].content[0]"
 
 
 async def test_stream_names_every_event_and_sends_no_done(core: str) -> None:
@@ -66,6 +104,14 @@ async def test_kept_responses_expire(core: str) -> None:
         missing = await http.get(f"/v1/responses/{first}")
         assert missing.status_code == 404
         assert missing.json()["error"]["message"] == f"Response with id '{first}' not found."
+
+
+async def test_kept_response_is_not_replayed_as_a_stream(core: str) -> None:
+    async with AsyncTestClient(_app(core)) as http:
+        first = (await _create(http)).json()
+        assert (await http.get(f"/v1/responses/{first['id']}")).json() == first
+        replay = await http.get(f"/v1/responses/{first['id']}", params={"stream": "true"})
+        assert replay.status_code == 400 and replay.json()["error"]["param"] == "stream"
 
 
 async def test_nothing_kept_when_turned_off(core: str) -> None:
