@@ -46,6 +46,8 @@ def settings_document(config: Config, core_address: str, host: str, port: int) -
         "image_fetch_proxy": api.image_fetch_proxy,
         "responses_max_stored": api.responses_max_stored,
         "responses_ttl_s": api.responses_ttl_s,
+        "metrics_public": api.metrics_public,
+        "otlp_endpoint": api.otlp_endpoint,
     }
     return json.dumps({"host": host, "port": port, "settings": settings})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from inferline_core import bridge_launch
 from inferline_core.bridge_launch import settings_document
 from inferline_core.cli_store import models_group, pull_command, pull_with_progress
 from inferline_core.config import Backend, Config, ModelType
+from inferline_core.logs import LogFormat, setup_logging
 from inferline_core.supervisor import Child, core_command, supervise
 
 DEFAULT_REST_HOST = "127.0.0.1"
@@ -88,10 +88,11 @@ _grpc_option = click.option(
 )
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+_metrics_option = click.option(
+    "--metrics-address",
+    help="Serve the core's Prometheus metrics on HOST:PORT (/metrics) "
+    "[default: [core] metrics_address; off].",
+)
 
 
 @click.group()
@@ -99,11 +100,22 @@ def _setup_logging(level: str) -> None:
     "--log-level",
     default="info",
     show_default=True,
+    envvar="INFERLINE_LOG_LEVEL",
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="INFERLINE_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per log line.",
+)
+def main(log_level: str, log_format: str) -> None:
     """inferline: local models behind a typed gRPC core and an OpenAI-compatible REST API."""
-    _setup_logging(log_level)
+    setup_logging(log_level, cast(LogFormat, log_format))
+    # The core and bridge processes that serve/bridge start log the same way.
+    os.environ["INFERLINE_LOG_LEVEL"], os.environ["INFERLINE_LOG_FORMAT"] = log_level, log_format
 
 
 def _core_args(
@@ -114,9 +126,12 @@ def _core_args(
     grpc_address: str,
     backend: str | None,
     model_type: str | None,
+    metrics_address: str | None,
 ) -> list[str]:
     args = [model] if model else []
     args += ["--grpc-address", grpc_address]
+    if metrics_address:
+        args += ["--metrics-address", metrics_address]
     if backend:
         args += ["--backend", backend]
     if model_type:
@@ -142,6 +157,7 @@ def _core_args(
 @_backend_option
 @_type_option
 @_mmproj_option
+@_metrics_option
 @_nexa
 @_config_option
 def serve(
@@ -154,6 +170,7 @@ def serve(
     backend: str | None,
     model_type: str | None,
     mmproj: str | None,
+    metrics_address: str | None,
     local_path: bool,
     nexa_type: str | None,
     huggingface: bool,
@@ -179,11 +196,17 @@ def serve(
     rest_host, rest_port = host or rest_host, port or rest_port
     with _config_errors():
         document = settings_document(config, grpc_address, rest_host, rest_port)
-    core_args = _core_args(model, config_path, nctx, threads, grpc_address, backend, model_type)
+    metrics_address = metrics_address or config.core.metrics_address
+    core_args = _core_args(
+        model, config_path, nctx, threads, grpc_address, backend, model_type, metrics_address
+    )
     if mmproj:
         core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
-    click.echo(f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}")
+    banner = f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}"
+    if metrics_address:
+        banner += f", core metrics on http://{metrics_address}/metrics"
+    click.echo(banner)
     if serves_default_chat(config, model):
         click.echo(BASE_MODEL_NOTE)
     tokens = config.core_tokens()
@@ -202,6 +225,7 @@ def serve(
 @_backend_option
 @_type_option
 @_mmproj_option
+@_metrics_option
 @_nexa
 @_config_option
 def core(
@@ -212,6 +236,7 @@ def core(
     backend: str | None,
     model_type: str | None,
     mmproj: str | None,
+    metrics_address: str | None,
     local_path: bool,
     nexa_type: str | None,
     huggingface: bool,
@@ -222,7 +247,12 @@ def core(
     from inferline_core.server import run_core
 
     with _config_errors():
-        config = load_config(config_path, grpc_address=grpc_address, threads=threads)
+        config = load_config(
+            config_path,
+            grpc_address=grpc_address,
+            threads=threads,
+            metrics_address=metrics_address,
+        )
     model, backend, model_type = _model_spec(
         config, words, backend, model_type, local_path, nexa_type, huggingface
     )

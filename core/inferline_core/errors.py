@@ -9,8 +9,10 @@ with a generic message.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -30,6 +32,7 @@ from inferline_core.exceptions import (
     ShuttingDown,
     WrongModelType,
 )
+from inferline_core.logs import request_scope
 
 log = logging.getLogger(__name__)
 DOMAIN = "inferline"
@@ -67,6 +70,27 @@ def to_status(error: CoreError) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+# Polled by routers every second: logged only at debug level.
+_QUIET = frozenset({"ListModels", "GetModel"})
+
+
+def _outcome(error: object) -> str:
+    """The status code's name an RPC ends with, for its log line."""
+    if error is None:
+        return "OK"
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return "CANCELLED"
+    if isinstance(error, CoreError):
+        return _TABLE[type(error)][0].name
+    return "INTERNAL"
+
+
+def _log_rpc(name: str, started: float, error: object) -> None:
+    level = logging.DEBUG if name in _QUIET else logging.INFO
+    took = time.perf_counter() - started
+    log.log(level, "%s %s in %.3f s", name, _outcome(error), took)
+
+
 async def _abort(context: Any, error: Exception) -> None:
     if isinstance(error, CoreError):
         await context.abort_with_status(to_status(error))
@@ -82,17 +106,27 @@ Self_ = TypeVar("Self_")
 def grpc_errors(
     handler: Callable[[Self_, Req, Any], Awaitable[Resp]],
 ) -> Callable[[Self_, Req, Any], Awaitable[Resp]]:
-    """Decorate a unary handler: core errors become statuses."""
+    """Decorate a unary handler: core errors become statuses; one log line per call, with
+    its request id."""
 
     @functools.wraps(handler)
     async def wrapper(self: Self_, request: Req, context: Any) -> Resp:
-        try:
-            return await handler(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:  # every error leaves as a status, never a traceback
-            await _abort(context, error)
-            raise  # unreachable: abort raises
+        with request_scope(context):
+            started = time.perf_counter()
+            failure: BaseException | None = None
+            try:
+                return await handler(self, request, context)
+            except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError as error:
+                failure = error
+                raise
+            except Exception as error:  # every error leaves as a status, never a traceback
+                failure = error
+                await _abort(context, error)
+                raise  # unreachable: abort raises
+            finally:
+                _log_rpc(handler.__name__, started, failure)
 
     return wrapper
 
@@ -100,18 +134,28 @@ def grpc_errors(
 def grpc_stream_errors(
     handler: Callable[[Self_, Req, Any], AsyncIterator[Resp]],
 ) -> Callable[[Self_, Req, Any], AsyncIterator[Resp]]:
-    """Decorate a server-streaming handler: core errors become statuses."""
+    """Decorate a server-streaming handler: core errors become statuses; one log line per
+    call, with its request id."""
 
     @functools.wraps(handler)
     async def wrapper(self: Self_, request: Req, context: Any) -> AsyncIterator[Resp]:
-        try:
-            async for item in handler(self, request, context):
-                yield item
-        except grpc.aio.AbortError:
-            raise
-        except Exception as error:
-            await _abort(context, error)
-            raise
+        with request_scope(context):
+            started = time.perf_counter()
+            failure: BaseException | None = None
+            try:
+                async for item in handler(self, request, context):
+                    yield item
+            except grpc.aio.AbortError:
+                raise
+            except (asyncio.CancelledError, GeneratorExit) as error:
+                failure = error
+                raise
+            except Exception as error:
+                failure = error
+                await _abort(context, error)
+                raise
+            finally:
+                _log_rpc(handler.__name__, started, failure)
 
     return wrapper
 

@@ -42,10 +42,12 @@ def otlp_provider(
 
 
 def server_interceptor(provider: TracerProvider) -> grpc.aio.ServerInterceptor:
-    """The interceptor that opens a server span for every RPC, under the caller's trace."""
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    """The interceptor that opens a server span for every inferline RPC, under the caller's
+    trace. Health and reflection are left alone: the instrumentation expects every streaming
+    handler to be an async generator, and grpc's health Watch is not one (it would break)."""
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
     interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(  # type: ignore[no-untyped-call]
-        tracer_provider=provider
+        tracer_provider=provider, filter_=filters.service_prefix("inferline.")
     )
     return interceptor

@@ -2,7 +2,8 @@
 
 Keys come from ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` and are compared in
 constant time; they are never logged. ``/health``, ``/health/live`` and ``/health/ready`` are
-open, so load balancers can probe them, and so are stored images' random URLs.
+open, so load balancers can probe them, and so are stored images' random URLs. ``/metrics``
+is never rate limited, and is open too when ``metrics_public`` is set.
 Each admitted request gets a meter in ``scope["state"]`` that the handlers charge tokens to.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from inferline.keys import matches
 from inferline_bridge.errors import error_body
 from inferline_bridge.health import PATHS as OPEN_PATHS
 from inferline_bridge.limits import Limiter
+from inferline_bridge.metrics import PATH as METRICS_PATH
 from inferline_bridge.settings import BridgeSettings
 
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
@@ -66,11 +69,19 @@ async def _reply(send: Send, status: int, message: str, code: str, headers: dict
 class AccessControl:
     """Checks keys and rate limits before a request reaches its handler."""
 
-    def __init__(self, app: ASGIApp, settings: BridgeSettings, limiter: Limiter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: BridgeSettings,
+        limiter: Limiter,
+        on_limited: Callable[[], None] = lambda: None,
+    ) -> None:
         self._app = app
         self._keys = settings.api_keys
         self._required = settings.require_auth
         self._limiter = limiter
+        self._on_limited = on_limited
+        self._open = OPEN_PATHS | ({METRICS_PATH} if settings.metrics_public else set())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")
@@ -78,7 +89,7 @@ class AccessControl:
         if (
             scope["type"] != ScopeType.HTTP
             or method == "OPTIONS"
-            or path in OPEN_PATHS
+            or path in self._open
             or path.startswith(OPEN_PREFIXES)
         ):
             await self._app(scope, receive, send)
@@ -89,12 +100,13 @@ class AccessControl:
             headers = {"www-authenticate": 'Bearer realm="inferline"'}
             await _reply(send, 401, message, "invalid_api_key", headers)
             return
-        if not self._limiter.enabled:
+        if not self._limiter.enabled or path == METRICS_PATH:
             await self._app(scope, receive, send)
             return
         client = _client_id(offered, scope)
         verdict = self._limiter.admit(client)
         if not verdict.allowed:
+            self._on_limited()
             headers = {**verdict.headers, "retry-after": str(max(1, round(verdict.retry_after)))}
             await _reply(
                 send, 429, "rate limit reached; retry later", "rate_limit_exceeded", headers

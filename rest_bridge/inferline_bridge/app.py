@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from opentelemetry.sdk.trace import TracerProvider
 
 from inferline import AsyncClient, InferlineError
 from inferline_bridge.access import AccessControl
@@ -32,10 +33,13 @@ from inferline_bridge.health import live, ready
 from inferline_bridge.images.controller import ImagesController
 from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
+from inferline_bridge.metrics import BridgeMetrics, MetricsMiddleware, scrape
 from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.request_ids import RequestIdMiddleware, add_request_id
 from inferline_bridge.responses.controller import ResponsesController
 from inferline_bridge.responses.store import ResponseStore
 from inferline_bridge.settings import BridgeSettings
+from inferline_bridge.tracing import otlp_provider, tracing_middleware
 
 
 def _client(state: State) -> AsyncClient:
@@ -57,15 +61,31 @@ def _cors(settings: BridgeSettings) -> CORSConfig | None:
             "retry-after",
             "x-ratelimit-remaining-requests",
             "x-ratelimit-remaining-tokens",
+            "x-request-id",
         ],
     )
 
 
-def create_app(settings: BridgeSettings) -> Litestar:
-    """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core."""
+def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None = None) -> Litestar:
+    """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core. Spans
+    go to ``tracer_provider``, else over OTLP when configured, else nowhere."""
     limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
     files = ImageFiles(settings.output_folder, settings.url_ttl_s)
     responses = ResponseStore(settings.responses_max_stored, settings.responses_ttl_s)
+    metrics = BridgeMetrics()
+    provider = tracer_provider or otlp_provider(settings.otlp_endpoint, "inferline-bridge")
+    # Outermost first: the trace's span, the request id, the metrics, then keys and limits.
+    middleware = [] if provider is None else [tracing_middleware(provider)]
+    middleware += [
+        DefineMiddleware(RequestIdMiddleware),
+        DefineMiddleware(MetricsMiddleware, metrics=metrics),
+        DefineMiddleware(
+            AccessControl,
+            settings=settings,
+            limiter=limiter,
+            on_limited=metrics.rate_limited.inc,
+        ),
+    ]
 
     @asynccontextmanager
     async def core_client(app: Litestar) -> AsyncIterator[None]:
@@ -99,6 +119,7 @@ def create_app(settings: BridgeSettings) -> Litestar:
             ResponsesController,
             live,
             ready,
+            scrape,
         ],
         lifespan=[core_client],
         dependencies={
@@ -106,10 +127,12 @@ def create_app(settings: BridgeSettings) -> Litestar:
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "files": Provide(lambda: files, sync_to_thread=False),
             "responses": Provide(lambda: responses, sync_to_thread=False),
+            "metrics": Provide(lambda: metrics, sync_to_thread=False),
         },
         exception_handlers=handlers,
         request_max_body_size=settings.max_body_bytes,
-        middleware=[DefineMiddleware(AccessControl, settings=settings, limiter=limiter)],
+        middleware=middleware,
+        before_send=[add_request_id],
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
     )

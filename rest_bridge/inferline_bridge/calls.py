@@ -21,6 +21,7 @@ from inferline import AsyncStream, InferlineError
 from inferline_bridge import sse
 from inferline_bridge.access import charge
 from inferline_bridge.errors import APIError, error_body, from_core
+from inferline_bridge.metrics import note_first_message, note_reply
 
 T = TypeVar("T")
 _WHERE = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -80,6 +81,7 @@ async def unless_disconnected(request: Request[Any, Any, Any], call: Awaitable[T
     usage = getattr(result, "usage", None)
     if usage is not None:
         charge(request, usage.total_tokens)
+    note_reply(request, result)
     return result
 
 
@@ -120,6 +122,7 @@ async def sse_response(
     except StopAsyncIteration:
         stream.cancel()
         raise APIError(502, "the core ended the stream without a message") from None
+    note_first_message(request, first)
 
     async def body() -> AsyncIterator[bytes]:
         charged = 0
@@ -128,6 +131,8 @@ async def sse_response(
             while True:
                 tokens, final = _stream_tokens(message)
                 charge(request, tokens - charged if final else tokens)
+                if final:
+                    note_reply(request, getattr(message, "final", None))
                 charged += tokens
                 for chunk in to_chunks(message):
                     yield encode(chunk)

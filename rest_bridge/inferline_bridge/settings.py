@@ -60,6 +60,10 @@ class BridgeSettings:
     # this long, for previous_response_id and GET; 0 keeps none.
     responses_max_stored: int = 1000
     responses_ttl_s: float = 3600.0
+    # /metrics without a key even when keys are required.
+    metrics_public: bool = False
+    # Export traces over OTLP/gRPC here; OTEL_EXPORTER_OTLP_ENDPOINT works too.
+    otlp_endpoint: str = ""
 
     def core_credentials(self) -> grpc.ChannelCredentials | None:
         """TLS for calling the core, or None for plaintext."""

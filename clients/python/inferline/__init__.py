@@ -8,6 +8,7 @@
 
 from inferline._async import AsyncClient, AsyncStream
 from inferline._channel import tls_credentials
+from inferline._context import current_request_id, request_id, sane_request_id
 from inferline._sync import Client, Stream
 from inferline.errors import (
     AbortedError,
@@ -49,5 +50,8 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "current_request_id",
+    "request_id",
+    "sane_request_id",
     "tls_credentials",
 ]

@@ -11,7 +11,7 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2
 
-from inferline import _channel, _requests
+from inferline import _channel, _context, _requests
 from inferline._routing import FAILING, Router, Stubs, merge_models, routed
 from inferline.errors import UnavailableError, from_rpc_error
 from inferline.v1 import audio_service_pb2 as audio_pb
@@ -140,7 +140,7 @@ class AsyncClient:
         await self.close()
 
     def _kw(self, timeout: float | None) -> dict[str, Any]:
-        return {"metadata": self._metadata, "timeout": timeout or self._timeout}
+        return {"metadata": _context.outgoing(self._metadata), "timeout": timeout or self._timeout}
 
     async def _unary(self, method: Any, request: Any, timeout: float | None) -> Any:
         try:

@@ -24,6 +24,7 @@ def load_config(
     *,
     grpc_address: str | None = None,
     threads: int | None = None,
+    metrics_address: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Defaults < ``path`` < ``INFERLINE_*`` environment variables < command-line overrides."""
@@ -35,6 +36,8 @@ def load_config(
         core = msgspec.structs.replace(core, address=grpc_address)
     if threads:
         core = msgspec.structs.replace(core, threads=threads)
+    if metrics_address:
+        core = msgspec.structs.replace(core, metrics_address=metrics_address)
     return msgspec.structs.replace(config, core=core)
 
 

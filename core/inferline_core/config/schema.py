@@ -100,6 +100,10 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # responses_ttl_s seconds, for previous_response_id and GET /v1/responses/{id}; 0: none.
     responses_max_stored: int = 1000
     responses_ttl_s: float = 3600.0
+    # GET /metrics needs no key even when keys are required (it is never rate limited).
+    metrics_public: bool = False
+    # Export the bridge's traces over OTLP/gRPC here; OTEL_EXPORTER_OTLP_ENDPOINT works too.
+    otlp_endpoint: str = ""
     # HTTPS for the bridge: both files, or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
