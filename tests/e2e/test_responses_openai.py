@@ -198,7 +198,8 @@ def test_unknown_previous_response_is_400(client: openai.OpenAI) -> None:
         ({"background": True}, "background"),
         ({"extra_body": {"colour": "blue"}}, "colour"),
         ({"truncation": "auto"}, "truncation"),
-        ({"include": ["message.output_text.logprobs"]}, "include"),
+        ({"include": ["reasoning.encrypted_content"]}, "include[0]"),
+        ({"top_logprobs": 2}, "top_logprobs"),
         ({"tools": [{"type": "web_search"}]}, "tools[0].type"),
         ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format"),
         ({"tool_choice": {"type": "function", "name": "nope"}, "tools": TOOLS}, "tool_choice"),
@@ -208,7 +209,6 @@ def test_unknown_previous_response_is_400(client: openai.OpenAI) -> None:
         ({"reasoning": {"effort": "high"}}, "reasoning"),
         ({"service_tier": "flex"}, "service_tier"),
         ({"stream_options": {"include_obfuscation": True}}, "stream_options.include_obfuscation"),
-        ({"top_logprobs": 2}, "top_logprobs"),
         ({"input": ""}, "input"),
     ],
 )
@@ -249,3 +249,32 @@ def test_settings_are_echoed(client: openai.OpenAI) -> None:
     assert response.tool_choice == "none" and response.parallel_tool_calls is False
     assert response.tools[0].name == "get_weather" and response.tools[0].strict is True
     assert response.text.format.type == "text" and response.store is True
+
+
+def test_logprobs_when_included(client: openai.OpenAI) -> None:
+    args: Any = {
+        "input": "Say hi",
+        "max_output_tokens": 4,
+        "temperature": 0,
+        "include": ["message.output_text.logprobs"],
+        "top_logprobs": 2,
+    }
+    response = _create(client, **args)
+    part = response.output[0].content[0]
+    assert len(part.logprobs) == 4 and response.top_logprobs == 2
+    assert "".join(item.token for item in part.logprobs) == part.text
+    for item in part.logprobs:
+        assert item.logprob <= 0 and len(item.top_logprobs) == 2
+        assert bytes(item.bytes).decode() == item.token
+    events = list(_create(client, stream=True, **args))
+    streamed = [
+        item.token
+        for event in events
+        if event.type == "response.output_text.delta"
+        for item in event.logprobs
+    ]
+    assert streamed == [item.token for item in part.logprobs]
+    done = next(e for e in events if e.type == "response.output_text.done")
+    assert [item.token for item in done.logprobs] == streamed
+    plain = _create(client, input="Say hi", max_output_tokens=2)
+    assert plain.output[0].content[0].logprobs == []

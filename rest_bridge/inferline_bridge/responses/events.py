@@ -81,7 +81,7 @@ class EventWriter:
                     **where,
                     content_index=0,
                     text=part["text"],
-                    logprobs=[],
+                    logprobs=part["logprobs"],
                 ),
                 self._part_event("response.content_part.done", part),
             ]
@@ -98,13 +98,14 @@ class EventWriter:
         self._open = None
         return events
 
-    def _text(self, text: str) -> list[Event]:
+    def _text(self, text: str, logprobs: list[dict[str, Any]]) -> list[Event]:
         events = []
         if self._open is None or self._items[self._open]["type"] != "message":
             item = output.message_item(output.new_id("msg"), "in_progress", [output.text_part("")])
             events += self._open_item(item)
         item = self._items[self._open or 0]
         item["content"][0]["text"] += text
+        item["content"][0]["logprobs"] += logprobs
         events.append(
             self._event(
                 "response.output_text.delta",
@@ -112,7 +113,7 @@ class EventWriter:
                 output_index=self._open,
                 content_index=0,
                 delta=text,
-                logprobs=[],
+                logprobs=logprobs,
             )
         )
         return events
@@ -162,9 +163,10 @@ class EventWriter:
             ]
         if message.HasField("final"):
             return events + self._final(message.final)
-        if message.delta.content:
-            events += self._text(message.delta.content)
-        for call in message.delta.tool_calls:
+        delta = message.delta
+        if delta.content or (delta.logprobs and not delta.tool_calls):
+            events += self._text(delta.content, output.logprobs(delta.logprobs))
+        for call in delta.tool_calls:
             events += self._call(call)
         return events
 

@@ -8,11 +8,13 @@ call's id, which a later ``function_call_output`` item names.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from inferline.v1 import chat_service_pb2 as pb
 from inferline.v1 import common_pb2
 from inferline_bridge.chat import wire as chat
+from inferline_bridge.sampling import logprob_dict
 
 _INCOMPLETE: dict[int, str] = {
     common_pb2.FINISH_REASON_LENGTH: "max_output_tokens",
@@ -30,9 +32,15 @@ def incomplete_reason(finish: int) -> str | None:
     return _INCOMPLETE.get(finish)
 
 
-def text_part(text: str) -> dict[str, Any]:
-    """An ``output_text`` content part."""
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An ``output_text`` content part, with its tokens' logprobs when asked for."""
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
+
+
+def logprobs(items: Sequence[common_pb2.TokenLogprob]) -> list[dict[str, Any]]:
+    """Tokens' log probabilities in OpenAI's shape (``token``, ``bytes``, ``logprob``,
+    ``top_logprobs``)."""
+    return [logprob_dict(item) for item in items]
 
 
 def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,14 +66,16 @@ def call_item(item_id: str, status: str, call_id: str, name: str, arguments: str
     }
 
 
-def output_items(message: pb.ChatMessage, finish: int) -> list[dict[str, Any]]:
+def output_items(choice: pb.ChatChoice) -> list[dict[str, Any]]:
     """The output items of an answer: its text (if any, or if there is nothing else), then
     its tool calls."""
+    message, finish = choice.message, choice.finish_reason
     status = "incomplete" if incomplete_reason(finish) else "completed"
     text = "".join(p.text for p in message.content if p.WhichOneof("part") == "text")
     items = []
     if text or not message.tool_calls:
-        items.append(message_item(new_id("msg"), status, [text_part(text)]))
+        part = text_part(text, logprobs(choice.logprobs))
+        items.append(message_item(new_id("msg"), status, [part]))
     items += [
         call_item(new_id("fc"), status, c.id, c.function.name, c.function.arguments)
         for c in message.tool_calls
@@ -122,7 +132,7 @@ def from_chat(response_id: str, settings: dict[str, Any], reply: pb.ChatResponse
         settings,
         created=reply.created,
         model=reply.model,
-        output=output_items(choice.message, choice.finish_reason),
+        output=output_items(choice),
         finish=choice.finish_reason,
         usage=reply.usage,
     )

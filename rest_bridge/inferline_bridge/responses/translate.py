@@ -38,7 +38,6 @@ UNSUPPORTED = {
     "conversation": "conversations are not supported; use previous_response_id",
     "prompt": "prompt templates are not supported",
     "max_tool_calls": "max_tool_calls is not supported",
-    "top_logprobs": "logprobs are not supported on /v1/responses; use /v1/chat/completions",
     "prompt_cache_key": "prompt caching is not configurable here",
     "prompt_cache_retention": "prompt caching is not configurable here",
     "safety_identifier": "safety identifiers are not supported",
@@ -50,6 +49,12 @@ UNSUPPORTED = {
     "prompt_cache_options": "prompt caching is not configurable here",
 }
 SERVICE_TIERS = ("auto", "default")
+LOGPROBS = "message.output_text.logprobs"
+
+
+def wants_logprobs(request: ResponseRequest) -> bool:
+    """Whether the output text carries its tokens' log probabilities."""
+    return LOGPROBS in (request.include or ())
 
 
 def check(request: ResponseRequest) -> None:
@@ -57,8 +62,11 @@ def check(request: ResponseRequest) -> None:
     for name, reason in UNSUPPORTED.items():
         if getattr(request, name) not in (None, False):
             raise APIError(400, f"{name} is not supported by this server: {reason}", param=name)
-    if request.include:
-        raise APIError(400, "include is not supported by this server", param="include")
+    for index, name in enumerate(request.include or ()):
+        if name != LOGPROBS:
+            raise APIError(400, f"include: only {LOGPROBS!r} is served", param=f"include[{index}]")
+    if request.top_logprobs is not None and not wants_logprobs(request):
+        raise APIError(400, f"top_logprobs needs include {LOGPROBS!r}", param="top_logprobs")
     if request.reasoning and any(v is not None for v in request.reasoning.values()):
         raise APIError(400, "the models served here take no reasoning settings", param="reasoning")
     if request.truncation == "auto":
@@ -201,6 +209,8 @@ def chat_request(
         response_format=_response_format(request),
         user=request.user,
         stream=bool(request.stream),
+        logprobs=wants_logprobs(request),
+        top_logprobs=request.top_logprobs,
     )
 
 
@@ -249,6 +259,7 @@ def echo(request: ResponseRequest) -> dict[str, Any]:
             }
             for tool in request.tools or ()
         ],
+        "top_logprobs": request.top_logprobs,
         "top_p": request.top_p,
         "truncation": "disabled",
         "user": request.user,

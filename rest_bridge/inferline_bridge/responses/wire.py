@@ -161,6 +161,7 @@ class ResponseRequest(msgspec.Struct, kw_only=True):
     user: str | None = None
     truncation: Literal["auto", "disabled"] | None = None
     include: list[str] | None = None
+    top_logprobs: Int32 | None = None
     reasoning: dict[str, Any] | None = None
     service_tier: str | None = None
     # Declared to be refused by name (see translate.UNSUPPORTED).
@@ -168,7 +169,6 @@ class ResponseRequest(msgspec.Struct, kw_only=True):
     conversation: Any = None
     prompt: Any = None
     max_tool_calls: Any = None
-    top_logprobs: Any = None
     prompt_cache_key: Any = None
     prompt_cache_retention: Any = None
     safety_identifier: Any = None
