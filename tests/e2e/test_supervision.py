@@ -25,17 +25,19 @@ HI = [{"role": "user", "content": "hi"}]
 LONG = {"model": MODEL, "messages": HI, "max_tokens": 7000, "temperature": 0}
 
 
-def _config(workdir: Path, body: str) -> Path:
-    path = workdir / "config.toml"
-    path.write_text("[core]\ndefault_speech_models = false\n" + body)
-    return path
-
-
 def _args(tiny_chat_gguf: Path, workdir: Path, body: str = "") -> list[str]:
-    model = workdir / f"{MODEL}.gguf"
-    if not model.exists():
-        model.symlink_to(tiny_chat_gguf)
-    return [str(model), "--nctx", "8192", "--config", str(_config(workdir, body))]
+    """`serve --config` with the tiny chat model and a model whose file is not a model."""
+    broken = workdir / "secret-folder" / "broken.gguf"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_bytes(b"not a model at all")
+    path = workdir / "config.toml"
+    path.write_text(
+        "[core]\ndefault_speech_models = false\n"
+        f"{body}\n"
+        f'[api.models.{MODEL}]\npath = "{tiny_chat_gguf}"\ncontext_length = 8192\n'
+        f'[api.models.broken]\npath = "{broken}"\n'
+    )
+    return ["--config", str(path)]
 
 
 def _wait_for(check: Any, timeout: float) -> float:
@@ -57,8 +59,10 @@ def _health(served: Served, path: str = "/health") -> int:
 @pytest.fixture(scope="module")
 def supervised(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("supervised")
-    # A documented setting: the first restart waits 2 s, so the test sees the core away.
-    args = _args(tiny_chat_gguf, workdir, "[supervisor]\nrestart_backoff_s = 2\n")
+    # Documented settings: every restart waits 2 s, so the tests see the core away; the
+    # module kills the core 3 times, under the crash-loop limit of 5.
+    body = "[supervisor]\nrestart_backoff_s = 2\nrestart_backoff_max_s = 2"
+    args = _args(tiny_chat_gguf, workdir, body)
     with serve(args, workdir) as running:
         yield running
 
@@ -81,15 +85,18 @@ def test_core_killed_mid_stream(supervised: Served) -> None:
     assert last["error"]["type"] == "server_error"
     assert sum("error" in json.loads(e.removeprefix("data: ")) for e in events) == 1
     # While the core is away: 503 core_unavailable with Retry-After, the bridge still live.
-    away = httpx.post(supervised.base_url + "/v1/chat/completions", json=LONG, timeout=10)
-    assert away.status_code == 503
-    assert away.json()["error"]["code"] == "core_unavailable"
-    assert int(away.headers["retry-after"]) >= 1
+    sdk = openai.OpenAI(base_url=supervised.base_url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.InternalServerError) as away:
+        sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=3)  # type: ignore[arg-type]
+    assert away.value.status_code == 503
+    assert isinstance(away.value.body, dict)
+    assert away.value.body["type"] == "server_error"
+    assert away.value.body["code"] == "core_unavailable"
+    assert int(away.value.response.headers["retry-after"]) >= 1
     assert _health(supervised) == 503
     assert _health(supervised, "/health/live") == 200
     # The supervisor restarts it; the same bridge serves again.
     _wait_for(lambda: _health(supervised) == 200, 60)
-    sdk = openai.OpenAI(base_url=supervised.base_url + "/v1", api_key="unused", max_retries=0)
     reply = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=3)  # type: ignore[arg-type]
     assert reply.choices[0].finish_reason == "length"
     assert "the core died (killed by SIGKILL)" in supervised.log.read_text()
@@ -125,7 +132,7 @@ def test_bridge_killed_comes_back_and_finds_the_loaded_model(supervised: Served)
 
 
 def test_crash_loop_exits_non_zero_naming_the_child(tiny_chat_gguf: Path, tmp_path: Path) -> None:
-    body = "[supervisor]\nrestart_backoff_s = 0.1\ncrash_loop_deaths = 3\n"
+    body = "[supervisor]\nrestart_backoff_s = 0.1\ncrash_loop_deaths = 3"
     served = launch(_args(tiny_chat_gguf, tmp_path, body), tmp_path)
     host, port = served.grpc_address.split(":")
     with socket.socket() as taken:  # the core cannot listen: it dies at every start
@@ -143,7 +150,7 @@ def test_crash_loop_exits_non_zero_naming_the_child(tiny_chat_gguf: Path, tmp_pa
 
 
 def test_sigterm_drains_the_open_stream_then_exits_0(tiny_chat_gguf: Path, tmp_path: Path) -> None:
-    served = launch(_args(tiny_chat_gguf, tmp_path, "drain_seconds = 30\n"), tmp_path)
+    served = launch(_args(tiny_chat_gguf, tmp_path, "drain_seconds = 30"), tmp_path)
     try:
         wait_healthy(served, 120)
         with httpx.stream(
@@ -164,3 +171,38 @@ def test_sigterm_drains_the_open_stream_then_exits_0(tiny_chat_gguf: Path, tmp_p
         assert served.process.wait(60) == 0
     finally:
         stop(served)
+
+
+def test_openai_sdk_stream_raises_when_the_core_dies(supervised: Served) -> None:
+    _wait_for(lambda: _health(supervised) == 200, 60)
+    sdk = openai.OpenAI(base_url=supervised.base_url + "/v1", api_key="unused", max_retries=0)
+    stream = sdk.chat.completions.create(
+        model=MODEL,
+        messages=HI,  # type: ignore[arg-type]
+        max_tokens=LONG["max_tokens"],
+        stream=True,
+    )
+    chunks = iter(stream)
+    next(chunks)
+    os.kill(child_pid(supervised, "core"), signal.SIGKILL)
+    killed = time.monotonic()
+    with pytest.raises(openai.APIError):
+        list(chunks)  # the SDK raises on the error event
+    assert time.monotonic() - killed < 1.0
+    _wait_for(lambda: _health(supervised) == 200, 60)
+
+
+def test_model_that_fails_to_load_is_a_500_naming_it(supervised: Served) -> None:
+    _wait_for(lambda: _health(supervised) == 200, 60)
+    sdk = openai.OpenAI(base_url=supervised.base_url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.InternalServerError) as failed:
+        sdk.chat.completions.create(model="broken", messages=HI, max_tokens=2)  # type: ignore[arg-type]
+    assert failed.value.status_code == 500
+    assert isinstance(failed.value.body, dict)
+    assert failed.value.body["code"] == "model_load_failed"
+    assert "'broken'" in failed.value.body["message"]
+    assert "secret-folder" not in failed.value.response.text
+    with pytest.raises(openai.BadRequestError) as too_big:
+        sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=2**31)  # type: ignore[arg-type]
+    assert isinstance(too_big.value.body, dict)
+    assert too_big.value.body["param"] == "max_tokens"
