@@ -278,3 +278,30 @@ def test_logprobs_when_included(client: openai.OpenAI) -> None:
     assert [item.token for item in done.logprobs] == streamed
     plain = _create(client, input="Say hi", max_output_tokens=2)
     assert plain.output[0].content[0].logprobs == []
+
+
+def test_input_items_are_listed_and_paged(client: openai.OpenAI) -> None:
+    given: Any = [
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "call_9", "name": "get_weather", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_9", "output": "sunny"},
+    ]
+    response = _create(client, input=given, max_output_tokens=2)
+    newest_first = client.responses.input_items.list(response.id)
+    assert [item.type for item in newest_first.data] == [
+        "function_call_output",
+        "function_call",
+        "message",
+    ]
+    message = newest_first.data[-1]
+    assert message.id.startswith("msg_") and message.content[0].text == "weather?"
+    assert newest_first.data[0].output == "sunny" and newest_first.has_more is False
+    one_by_one = client.responses.input_items.list(response.id, order="asc", limit=1)
+    assert len(one_by_one.data) == 1 and one_by_one.has_more is True
+    walked = [item.id for item in one_by_one]  # the SDK follows `after` page by page
+    assert walked == [item.id for item in reversed(newest_first.data)]
+    plain = _create(client, input="just text", max_output_tokens=2)
+    (only,) = client.responses.input_items.list(plain.id).data
+    assert only.role == "user" and only.content[0].type == "input_text"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nothing")

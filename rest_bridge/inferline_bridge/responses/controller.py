@@ -7,7 +7,7 @@ ChatRequest) -> SDK call -> output items -> keep (unless ``store: false``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
@@ -22,7 +22,7 @@ from inferline_bridge.chat import translate as chat_translate
 from inferline_bridge.chat.controller import fetch_images
 from inferline_bridge.chat.wire import ChatCompletionRequest, Message
 from inferline_bridge.errors import APIError
-from inferline_bridge.responses import output, translate
+from inferline_bridge.responses import items, output, translate
 from inferline_bridge.responses.events import Event, EventWriter
 from inferline_bridge.responses.store import ResponseStore
 from inferline_bridge.responses.wire import ResponseRequest, parse
@@ -75,19 +75,23 @@ class ResponsesController(Controller):
         response_id, echo = output.new_id("resp"), translate.echo(wire)
         conversation = [*history, *messages]
         keep = wire.store is not False
+
+        def put(body: dict[str, Any]) -> None:
+            if keep:
+                finished = [*conversation, *output.as_messages(body["output"])]
+                responses.put(body, finished, items.input_items(wire))
+
         if not wire.stream:
             reply = await _renamed(lambda: unless_disconnected(request, client.chat(request=call)))
             body = output.from_chat(response_id, echo, reply)
-            if keep:
-                responses.put(body, [*conversation, *output.as_messages(body["output"])])
+            put(body)
             return Response(body)
         writer = EventWriter(response_id, echo)
 
         def events(message: pb.ChatStreamResponse) -> list[Event]:
             out = writer.events(message)
-            if writer.response is not None and keep:
-                finished = writer.response
-                responses.put(finished, [*conversation, *output.as_messages(finished["output"])])
+            if writer.response is not None:
+                put(writer.response)
             return out
 
         return await _renamed(
@@ -112,6 +116,22 @@ class ResponsesController(Controller):
         if stream:
             raise APIError(400, "replaying a response as a stream is not supported", param="stream")
         return responses.get(response_id).response
+
+    @get("/{response_id:str}/input_items")
+    async def input_items(
+        self,
+        response_id: FromPath[str],
+        responses: NamedDependency[ResponseStore],
+        after: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 20,
+        order: FromQuery[Literal["asc", "desc"]] = "desc",
+        include: FromQuery[list[str] | None] = None,
+    ) -> dict[str, Any]:
+        """The input items of a kept response, newest first unless ``order=asc``."""
+        if include:
+            raise APIError(400, "include is not supported on input items", param="include")
+        kept = responses.get(response_id)
+        return items.page(kept.input_items, limit=limit, order=order, after=after)
 
     @delete("/{response_id:str}", status_code=200)
     async def remove(

@@ -24,6 +24,7 @@ class Stored:
 
     response: dict[str, Any]
     conversation: tuple[Message, ...]
+    input_items: tuple[dict[str, Any], ...]
 
 
 class ResponseStore:
@@ -34,10 +35,16 @@ class ResponseStore:
             TTLCache(maxsize=max_count, ttl=ttl_s) if max_count > 0 and ttl_s > 0 else None
         )
 
-    def put(self, response: dict[str, Any], conversation: Sequence[Message]) -> None:
+    def put(
+        self,
+        response: dict[str, Any],
+        conversation: Sequence[Message],
+        input_items: Sequence[dict[str, Any]],
+    ) -> None:
         """Keep ``response`` (a no-op when keeping is turned off)."""
         if self._kept is not None:
-            self._kept[response["id"]] = Stored(response, tuple(conversation))
+            stored = Stored(response, tuple(conversation), tuple(input_items))
+            self._kept[response["id"]] = stored
 
     def get(self, response_id: str, *, param: str | None = None) -> Stored:
         """The kept response, or an error as OpenAI's: 404 for a path's id, 400 for a field's."""
