@@ -15,6 +15,7 @@ import click
 from inferline import Client
 from inferline_core import bridge_launch
 from inferline_core.bridge_launch import settings_document
+from inferline_core.cli_ps import ps_command
 from inferline_core.cli_store import models_group, pull_command, pull_with_progress
 from inferline_core.config import Backend, Config, ModelType
 from inferline_core.logs import LogFormat, setup_logging
@@ -340,6 +341,7 @@ def _split_address(address: str) -> tuple[str, int]:
     return host or DEFAULT_REST_HOST, int(port or DEFAULT_REST_PORT)
 
 
+main.add_command(ps_command)
 main.add_command(pull_command)
 main.add_command(models_group)
 

@@ -188,6 +188,13 @@ class Registry:
         await self.unload(entry)
         self._entries.pop(entry.id, None)
 
+    def unload_time(self, entry: Entry) -> float | None:
+        """When (Unix time) the idle loaded model will be unloaded; None while it is not loaded,
+        is busy, or is kept loaded."""
+        if entry.engine is None or entry.active or entry.expires is None:
+            return None
+        return time.time() + max(0.0, entry.expires - self._clock())
+
     def snapshot(self) -> list[ModelSnapshot]:
         """Every model's gauges now; safe to call from another thread (a scrape)."""
         states = {State.AVAILABLE: "unloaded"}

@@ -46,7 +46,7 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
     engine = entry.engine
     context = getattr(engine, "context_length", None) or config.context_length or 0
     dimensions = engine.dimensions if isinstance(engine, Embedder) else config.dimensions or 0
-    return pb.Model(
+    model = pb.Model(
         id=entry.id,
         type=_TYPES[config.type],
         state=_STATES[entry.state],
@@ -58,7 +58,14 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
         created=entry.created,
         error=entry.error,
         is_default=registry.is_default(entry),
+        loaded_bytes=entry.size,
+        running_requests=entry.worker.running if entry.worker else 0,
+        queued_requests=entry.worker.queued if entry.worker else 0,
+        keep_loaded=entry.engine is not None and entry.expires is None and not entry.active,
     )
+    if (unload := registry.unload_time(entry)) is not None:
+        model.expire_time.FromNanoseconds(int(unload * 1e9))
+    return model
 
 
 def capabilities(entry: Entry) -> list[pb.Capability]:

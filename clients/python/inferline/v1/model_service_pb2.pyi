@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -64,7 +65,7 @@ CAPABILITY_VISION: Capability
 CAPABILITY_TOOLS: Capability
 
 class Model(_message.Message):
-    __slots__ = ("id", "type", "state", "capabilities", "context_length", "dimensions", "backend", "owned_by", "created", "error", "is_default")
+    __slots__ = ("id", "type", "state", "capabilities", "context_length", "dimensions", "backend", "owned_by", "created", "error", "is_default", "loaded_bytes", "running_requests", "queued_requests", "expire_time", "keep_loaded")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +77,11 @@ class Model(_message.Message):
     CREATED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    LOADED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    KEEP_LOADED_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: ModelType
     state: ModelState
@@ -87,7 +93,12 @@ class Model(_message.Message):
     created: int
     error: str
     is_default: bool
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ModelType, str]] = ..., state: _Optional[_Union[ModelState, str]] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., context_length: _Optional[int] = ..., dimensions: _Optional[int] = ..., backend: _Optional[str] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., error: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+    loaded_bytes: int
+    running_requests: int
+    queued_requests: int
+    expire_time: _timestamp_pb2.Timestamp
+    keep_loaded: bool
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ModelType, str]] = ..., state: _Optional[_Union[ModelState, str]] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., context_length: _Optional[int] = ..., dimensions: _Optional[int] = ..., backend: _Optional[str] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., error: _Optional[str] = ..., is_default: _Optional[bool] = ..., loaded_bytes: _Optional[int] = ..., running_requests: _Optional[int] = ..., queued_requests: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_loaded: _Optional[bool] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
