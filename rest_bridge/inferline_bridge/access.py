@@ -2,7 +2,8 @@
 
 Keys come from ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` and are compared in
 constant time; they are never logged. ``/health``, ``/health/live`` and ``/health/ready`` are
-open, so load balancers can probe them, and so are stored images' random URLs. ``/metrics``
+open, so load balancers can probe them, and so are stored images' random URLs and the
+playground page with its files (the page then sends a key with every API call). ``/metrics``
 is never rate limited, and is open too when ``metrics_public`` is set.
 Each admitted request gets a meter in ``scope["state"]`` that the handlers charge tokens to.
 """
@@ -24,10 +25,11 @@ from inferline_bridge.errors import error_body
 from inferline_bridge.health import PATHS as OPEN_PATHS
 from inferline_bridge.limits import Limiter
 from inferline_bridge.metrics import PATH as METRICS_PATH
+from inferline_bridge.playground.routes import ASSET_PREFIX, PAGE_PATH
 from inferline_bridge.settings import BridgeSettings
 
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
-OPEN_PREFIXES = ("/v1/images/files/",)
+OPEN_PREFIXES = ("/v1/images/files/", ASSET_PREFIX)
 METER = "inferline_meter"
 
 
@@ -90,6 +92,7 @@ class AccessControl:
             scope["type"] != ScopeType.HTTP
             or method == "OPTIONS"
             or path in self._open
+            or path == PAGE_PATH
             or path.startswith(OPEN_PREFIXES)
         ):
             await self._app(scope, receive, send)

@@ -35,6 +35,7 @@ from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
 from inferline_bridge.metrics import BridgeMetrics, MetricsMiddleware, scrape
 from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.playground.routes import routes as playground_routes
 from inferline_bridge.request_ids import RequestIdMiddleware, add_request_id
 from inferline_bridge.responses.controller import ResponsesController
 from inferline_bridge.responses.store import ResponseStore
@@ -120,6 +121,7 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
             live,
             ready,
             scrape,
+            *playground_routes(),
         ],
         lifespan=[core_client],
         dependencies={

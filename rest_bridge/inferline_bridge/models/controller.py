@@ -41,6 +41,7 @@ def model_dict(model: pb.Model) -> dict[str, Any]:
             pb.Capability.Name(c).removeprefix("CAPABILITY_").lower() for c in model.capabilities
         ],
         "context_length": model.context_length or None,
+        "default": model.is_default,
     }
     if model.dimensions:
         entry["dimensions"] = model.dimensions

@@ -1,0 +1,1 @@
+"""The playground: a page at ``/`` that tries the served models in a browser, offline."""
