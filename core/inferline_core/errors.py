@@ -25,6 +25,7 @@ from grpc_status import rpc_status
 from inferline_core.exceptions import (
     ContextLengthExceeded,
     CoreError,
+    EngineFailed,
     InvalidArgument,
     ModelLoadFailed,
     ModelNotFound,
@@ -45,6 +46,7 @@ _TABLE: dict[type[CoreError], tuple[grpc.StatusCode, str]] = {
     WrongModelType: (grpc.StatusCode.INVALID_ARGUMENT, "WRONG_MODEL_TYPE"),
     # The server's fault, not the request's: a 500 that SDKs retry, never a 400.
     ModelLoadFailed: (grpc.StatusCode.INTERNAL, "MODEL_LOAD_FAILED"),
+    EngineFailed: (grpc.StatusCode.INTERNAL, "ENGINE_FAILED"),
     QueueFull: (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL"),
     ShuttingDown: (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
 }
@@ -163,6 +165,7 @@ def grpc_stream_errors(
 __all__ = [
     "ContextLengthExceeded",
     "CoreError",
+    "EngineFailed",
     "InvalidArgument",
     "ModelLoadFailed",
     "ModelNotFound",

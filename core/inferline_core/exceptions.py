@@ -60,9 +60,19 @@ class ShuttingDown(CoreError):
     """The server is stopping and takes no new work."""
 
 
+class EngineFailed(CoreError):
+    """A model's library failed while serving a request (a failed decode, a pipeline that
+    raised): the server's fault. The engine has logged the traceback once; the client sees a
+    generic message."""
+
+    def __init__(self, message: str = "the model failed while answering; see the core's log"):
+        super().__init__(message)
+
+
 __all__ = [
     "ContextLengthExceeded",
     "CoreError",
+    "EngineFailed",
     "InvalidArgument",
     "ModelLoadFailed",
     "ModelNotFound",

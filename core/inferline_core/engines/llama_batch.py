@@ -7,13 +7,20 @@ prompt is prefilled in chunks that share the step's batch with the running seque
 never stalls them for long. Each sequence has its own sampler chain (its temperature, top-k/p,
 min-p, penalties, logit bias, seed and grammar; see ``llama_sampler``) and its own TokenStream,
 so what it answers does not depend on who else runs beside it. A finished or cancelled sequence frees its KV cells
-and its slot at once. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
+and its slot at once.
+
+Nothing waits forever: a failure in a step (a failed decode, a sampler that raises) fails the
+sequences of that step with EngineFailed, logs the traceback once and the loop goes on; the
+readers give up if the thread itself is gone. A sequence whose reader lags ``PAUSE_AT``
+events behind is left out of the steps (it pauses, holding its slot) until the reader catches
+up, so a client that stops reading never makes the core buffer its whole answer. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
 A vision model's prompt with images is evaluated by its projector (mtmd) into the sequence's
 slot when it joins; its first token is sampled there and it then decodes with the others.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections import deque
@@ -43,9 +50,13 @@ from inferline_core.engines.llama_sampler import sampler_chain
 from inferline_core.engines.token_stream import TokenStream
 from inferline_core.engines.vision import MARKER as VISION_MARKER
 from inferline_core.engines.vision import VisionEncoder, VisionPrompt
-from inferline_core.exceptions import InvalidArgument
+from inferline_core.exceptions import CoreError, EngineFailed, InvalidArgument
 
+log = logging.getLogger(__name__)
 BATCH = 512  # tokens per decode step, prompts' chunks included
+PAUSE_AT = 32  # events a reader may lag behind before its sequence pauses
+IDLE_WAIT_S = 0.05  # how often a loop with only paused sequences looks again
+RELAY_POLL_S = 0.5  # how often a reader checks that the batch thread still runs
 _END = object()
 
 
@@ -70,6 +81,11 @@ class _Sequence:
     def stopped(self) -> bool:
         """Whether nobody waits for this sequence any more."""
         return self.cancel.is_set() or self.left.is_set()
+
+    @property
+    def paused(self) -> bool:
+        """Whether its reader lags too far behind for it to take part in a step."""
+        return self.events.qsize() >= PAUSE_AT
 
 
 class BatchedLlamaEngine:
@@ -227,14 +243,26 @@ class BatchedLlamaEngine:
 
     def _relay(self, sequence: _Sequence) -> Iterator[GenerationEvent]:
         try:
-            while (item := sequence.events.get()) is not _END:
+            while (item := self._next_event(sequence)) is not _END:
                 if isinstance(item, Exception):
                     raise item
                 yield item  # type: ignore[misc]
+                if sequence.events.qsize() == PAUSE_AT // 2:  # room again: let it step
+                    with self._wake:
+                        self._wake.notify()
         finally:
             sequence.left.set()  # the reader is gone (or done): free the slot
             with self._wake:
                 self._wake.notify()
+
+    def _next_event(self, sequence: _Sequence) -> object:
+        """The sequence's next event; EngineFailed if the batch thread has died."""
+        while True:
+            try:
+                return sequence.events.get(timeout=RELAY_POLL_S)
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    return EngineFailed()
 
     def _bytes(self, token: int) -> bytes:
         return bytes(self._text.detokenize([token], special=True))
@@ -245,25 +273,34 @@ class BatchedLlamaEngine:
         while True:
             with self._wake:
                 while not self._closing and not self._work():
-                    self._wake.wait()
+                    self._wake.wait(IDLE_WAIT_S if self._running else None)
                 if self._closing:
                     break
                 self._admit()
-            self._drop_cancelled()
-            if self._running:
-                try:
+            try:
+                self._drop_cancelled()
+                if self._running:
                     self._step()
-                except Exception as error:  # a failed decode fails its requests, not the server
-                    for sequence in self._running:
-                        self._finish(sequence, error)
-                    self._running.clear()
+            except Exception:  # a failed step fails its requests, not the server
+                log.exception("a llama.cpp batch step failed; failing its requests")
+                failed, self._running = self._running, []
+                for sequence in failed:
+                    self._finish(sequence, EngineFailed())
         for sequence in [*self._running, *self._waiting]:
             self._finish(sequence, InvalidArgument("the model is being unloaded"))
 
     def _work(self) -> bool:
-        return bool(self._running) or bool(self._waiting)
+        """Whether a step has something to do (called with the lock held)."""
+        if self._waiting and len(self._running) < self.parallel:
+            return True
+        if any(s.stopped for s in self._waiting):
+            return True
+        return any(s.stopped or not s.paused for s in self._running)
 
     def _admit(self) -> None:
+        for sequence in [s for s in self._waiting if s.stopped]:
+            self._waiting.remove(sequence)
+            self._finish(sequence)
         taken = {s.slot for s in self._running}
         while self._waiting and len(self._running) < self.parallel:
             sequence = self._waiting.popleft()
@@ -292,12 +329,12 @@ class BatchedLlamaEngine:
         for sequence in [s for s in self._running if s.media is not None and s.fed == 0]:
             self._prefill_media(sequence)
         self._batch.n_tokens = 0
-        decoding = [s for s in self._running if s.fed == len(s.prompt)]
+        decoding = [s for s in self._running if s.fed == len(s.prompt) and not s.paused]
         for sequence in decoding:
             sequence.row = self._add(sequence.last, sequence.position, sequence.slot, True)
             sequence.position += 1
         budget = BATCH - len(decoding)
-        for sequence in (s for s in self._running if s.fed < len(s.prompt)):
+        for sequence in (s for s in self._running if s.fed < len(s.prompt) and not s.paused):
             chunk = sequence.prompt[sequence.fed : sequence.fed + budget]
             for offset, token in enumerate(chunk):
                 end = sequence.fed + offset == len(sequence.prompt) - 1
@@ -337,28 +374,44 @@ class BatchedLlamaEngine:
             sequence.position = self._vision.evaluate(
                 self._ctx, sequence.media, seq=sequence.slot, n_batch=BATCH
             )
-        except Exception as error:
+        except CoreError as error:
             self._running.remove(sequence)
             self._finish(sequence, error)
+            return
+        except Exception:
+            log.exception("evaluating a prompt with images failed")
+            self._running.remove(sequence)
+            self._finish(sequence, EngineFailed())
             return
         sequence.fed, sequence.row = len(sequence.prompt), -1
         self._sample(sequence)
 
     def _finish(self, sequence: _Sequence, error: Exception | None = None) -> None:
-        """End a sequence: its last events, its KV cells and its slot freed."""
+        """End a sequence: its last events, its KV cells and its slot freed. Its reader hears
+        the end whatever happens here."""
+        try:
+            self._free(sequence)
+            if error is None and not sequence.stopped:
+                for event in sequence.stream.finish():
+                    sequence.events.put(event)
+        except Exception:
+            log.exception("ending a llama.cpp sequence failed")
+            error = error or EngineFailed()
+        finally:
+            if error is not None:
+                sequence.events.put(error)
+            sequence.events.put(_END)
+
+    def _free(self, sequence: _Sequence) -> None:
         if sequence.slot >= 0:
-            llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
+            slot, sequence.slot = sequence.slot, -1
+            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
         if sequence.sampler is not None:
-            llama_cpp.llama_sampler_free(sequence.sampler)
-            sequence.sampler = None
+            sampler, sequence.sampler = sequence.sampler, None
+            llama_cpp.llama_sampler_free(sampler)
         if sequence.media is not None:
-            sequence.media.close()
-        if error is not None:
-            sequence.events.put(error)
-        elif not sequence.stopped:
-            for event in sequence.stream.finish():
-                sequence.events.put(event)
-        sequence.events.put(_END)
+            media, sequence.media = sequence.media, None
+            media.close()
 
     def close(self) -> None:
         """Stop the batch thread and free the context and the model."""
