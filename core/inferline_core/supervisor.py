@@ -153,7 +153,10 @@ def supervise(
                     if core.running and health.health(timeout=1.0):
                         bridge.start()
                     elif now > deadline:
-                        log.error("the core did not become healthy in %.0f s", now - deadline)
+                        log.error(
+                            "the core did not become healthy in %.0f s",
+                            policy.core_start_timeout_s,
+                        )
                         return 1
                 bridge.tend(now)
                 stop.wait(TICK_S)

@@ -206,3 +206,24 @@ def test_model_that_fails_to_load_is_a_500_naming_it(supervised: Served) -> None
         sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=2**31)  # type: ignore[arg-type]
     assert isinstance(too_big.value.body, dict)
     assert too_big.value.body["param"] == "max_tokens"
+
+
+def test_core_that_never_becomes_healthy_stops_serve(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model at all")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[core]\ndefault_speech_models = false\ndefault_embedding_model = false\n"
+        "preload = true\n"  # a default model that fails to load keeps the core NOT_SERVING
+        "[supervisor]\ncore_start_timeout_s = 3\n"
+        f'[api.models.broken]\npath = "{broken}"\n'
+    )
+    served = launch(["--config", str(config)], tmp_path)
+    try:
+        code = served.process.wait(60)
+    finally:
+        stop(served)
+    log = served.log.read_text()
+    assert code == 1, log
+    assert "the core did not become healthy in 3 s" in log
+    assert _health(served, "/health/live") == 0  # the bridge never started
