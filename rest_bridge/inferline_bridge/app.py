@@ -135,6 +135,8 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
         request_max_body_size=settings.max_body_bytes,
         middleware=middleware,
         before_send=[add_request_id],
+        # The process sets logging up (text or JSON lines with request ids, logs.py), not Litestar.
+        logging_config=None,
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
     )

@@ -20,6 +20,8 @@ import inferline
 HEADER = b"x-request-id"
 STATE_KEY = "inferline_request_id"
 log = logging.getLogger("inferline_bridge.access")
+# Probes and scrapes come every few seconds: their lines only at debug level.
+QUIET_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 def request_id_of(scope: Scope) -> str:
@@ -68,5 +70,6 @@ class RequestIdMiddleware:
                 await self._app(scope, receive, watched)
             finally:
                 took = time.perf_counter() - started
-                method = scope.get("method", "")
-                log.info("%s %s %d in %.3f s", method, scope["path"], status, took)
+                method, path = scope.get("method", ""), scope["path"]
+                level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
+                log.log(level, "%s %s %d in %.3f s", method, path, status, took)
