@@ -305,3 +305,10 @@ def test_input_items_are_listed_and_paged(client: openai.OpenAI) -> None:
     assert only.role == "user" and only.content[0].type == "input_text"
     with pytest.raises(openai.NotFoundError):
         client.responses.input_items.list("resp_nothing")
+
+
+def test_unknown_fields_inside_tools_and_formats_are_400(client: openai.OpenAI) -> None:
+    tool: Any = {**TOOLS[0], "defer_loading": True}
+    with pytest.raises(openai.BadRequestError) as raised:
+        _create(client, input="hi", tools=[tool], max_output_tokens=2)
+    assert raised.value.param == "tools[0]" and "defer_loading" in raised.value.message

@@ -1,9 +1,11 @@
 """The OpenAI Responses request (``POST /v1/responses``), as msgspec Structs.
 
 Input items and content parts are unions tagged by ``type``; a message item may leave its
-``type`` out, as OpenAI's "easy" input messages do (``decode`` fills it in). Fields of OpenAI's
+``type`` out, as OpenAI's "easy" input messages do (``parse`` fills it in). Fields of OpenAI's
 request that this server does not honour are declared too, so that they can be refused by name;
-a field OpenAI does not have at all is refused as unknown.
+a field OpenAI does not have at all is refused as unknown, in tools and formats too. Input
+items and parts are lenient: clients send earlier output back with fields (ids, statuses)
+that mean nothing to the answer.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ class FunctionCallOutputItem(
 InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem
 
 
-class FunctionTool(msgspec.Struct, tag_field="type", tag="function", kw_only=True):
+class FunctionTool(
+    msgspec.Struct, tag_field="type", tag="function", kw_only=True, forbid_unknown_fields=True
+):
     """A function the model may call; ``strict`` defaults to true, as on OpenAI."""
 
     name: str
@@ -100,22 +104,26 @@ class FunctionTool(msgspec.Struct, tag_field="type", tag="function", kw_only=Tru
     strict: bool | None = None
 
 
-class FunctionChoice(msgspec.Struct, kw_only=True):
+class FunctionChoice(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``tool_choice`` naming one function."""
 
     type: Literal["function"]
     name: str
 
 
-class TextFormat(msgspec.Struct, tag_field="type", tag="text"):
+class TextFormat(msgspec.Struct, tag_field="type", tag="text", forbid_unknown_fields=True):
     """Plain text output."""
 
 
-class JsonObjectFormat(msgspec.Struct, tag_field="type", tag="json_object"):
+class JsonObjectFormat(
+    msgspec.Struct, tag_field="type", tag="json_object", forbid_unknown_fields=True
+):
     """Any JSON object."""
 
 
-class JsonSchemaFormat(msgspec.Struct, tag_field="type", tag="json_schema", kw_only=True):
+class JsonSchemaFormat(
+    msgspec.Struct, tag_field="type", tag="json_schema", kw_only=True, forbid_unknown_fields=True
+):
     """JSON that follows ``schema``."""
 
     name: str
@@ -127,14 +135,14 @@ class JsonSchemaFormat(msgspec.Struct, tag_field="type", tag="json_schema", kw_o
 Format = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
 
-class TextConfig(msgspec.Struct, kw_only=True):
+class TextConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``text``: the output's format."""
 
     format: Format | None = None
     verbosity: str | None = None
 
 
-class StreamOptions(msgspec.Struct, kw_only=True):
+class StreamOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """``stream_options``."""
 
     include_obfuscation: bool | None = None
