@@ -61,7 +61,8 @@ def sampling_pb(fields: GenerationFields, max_tokens: int | None) -> pb.Sampling
         value = getattr(fields, name)
         if value is not None:
             setattr(params, name, value)
-    max_tokens = max_tokens or fields.max_new_tokens
+    if max_tokens is None:  # 0 is a limit too: a completion that only reads its prompt
+        max_tokens = fields.max_new_tokens
     if max_tokens is not None:
         params.max_tokens = max_tokens
     stop = fields.stop if fields.stop is not None else fields.stop_words

@@ -181,9 +181,16 @@ class TextGenerator(Protocol):
         """Generate the assistant's next message: text, or tool calls."""
 
     def complete(
-        self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
+        self,
+        prompt: str,
+        sampling: Sampling,
+        *,
+        index: int,
+        cancel: threading.Event,
+        echo: bool = False,
     ) -> Iterator[GenerationEvent]:
-        """Continue a raw prompt."""
+        """Continue a raw prompt; with ``echo`` the prompt comes first (with its tokens' log
+        probabilities when ``sampling.logprobs`` asks for them)."""
 
     def close(self) -> None:
         """Free the model's memory."""

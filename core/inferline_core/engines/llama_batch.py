@@ -25,7 +25,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import llama_cpp
@@ -36,6 +36,8 @@ from inferline_core.engines.base import (
     ChatTurn,
     GenerationEvent,
     Sampling,
+    TextDelta,
+    TokenLogprob,
 )
 from inferline_core.engines.chat_prompt import ChatFormatter
 from inferline_core.engines.llama_cpp import (
@@ -76,6 +78,11 @@ class _Sequence:
     position: int = 0  # where the next token goes in the sequence
     last: int = -1  # the token to decode next, once the prompt is in
     row: int = -1  # this step's logits row
+    echo: str | None = None  # the prompt, sent back before the generated text
+    scoring: bool = False  # the echoed prompt carries its tokens' log probabilities
+    top: int = 0  # alternatives per scored prompt token
+    scores: list[TokenLogprob] = field(default_factory=list)
+    scored_rows: list[tuple[int, int]] = field(default_factory=list)  # (position, row)
 
     @property
     def stopped(self) -> bool:
@@ -193,11 +200,26 @@ class BatchedLlamaEngine:
         return with_tool_calls(events, options)
 
     def complete(
-        self, prompt: str, sampling: Sampling, *, index: int, cancel: threading.Event
+        self,
+        prompt: str,
+        sampling: Sampling,
+        *,
+        index: int,
+        cancel: threading.Event,
+        echo: bool = False,
     ) -> Iterator[GenerationEvent]:
-        """Continue a raw prompt."""
+        """Continue a raw prompt; with ``echo`` the prompt comes first, with its tokens' log
+        probabilities when ``sampling.logprobs`` asks for them."""
         tokens = self._text.tokenize(prompt.encode(), add_bos=True, special=False)
-        return self._run(tokens, sampling, tuple(sampling.stop), None, index, cancel)
+        return self._run(
+            tokens,
+            sampling,
+            tuple(sampling.stop),
+            None,
+            index,
+            cancel,
+            echo=prompt if echo else None,
+        )
 
     def _run(
         self,
@@ -208,7 +230,12 @@ class BatchedLlamaEngine:
         index: int,
         cancel: threading.Event,
         media: VisionPrompt | None = None,
+        *,
+        echo: str | None = None,
     ) -> Iterator[GenerationEvent]:
+        if sampling.seed is not None and index:
+            # Each choice draws from its own seed, as OpenAI's choices differ under one seed.
+            sampling = replace(sampling, seed=sampling.seed + index)
         top = sampling.top_logprobs
         stream = TokenStream(
             index=index,
@@ -235,7 +262,10 @@ class BatchedLlamaEngine:
             grammar=grammar,
             default_temperature=self._default_temperature,
         )
-        sequence = _Sequence(prompt, sampler, stream, cancel, media=media)
+        sequence = _Sequence(prompt, sampler, stream, cancel, media=media, echo=echo)
+        sequence.scoring, sequence.top = echo is not None and sampling.logprobs, top
+        if echo is not None and not sequence.scoring:
+            sequence.events.put(TextDelta(index, echo))
         with self._wake:
             self._waiting.append(sequence)
             self._wake.notify()
@@ -338,7 +368,11 @@ class BatchedLlamaEngine:
             chunk = sequence.prompt[sequence.fed : sequence.fed + budget]
             for offset, token in enumerate(chunk):
                 end = sequence.fed + offset == len(sequence.prompt) - 1
-                row = self._add(token, sequence.fed + offset, sequence.slot, end)
+                row = self._add(
+                    token, sequence.fed + offset, sequence.slot, end or sequence.scoring
+                )
+                if sequence.scoring:
+                    sequence.scored_rows.append((sequence.fed + offset, row))
                 if end:
                     sequence.row = row
                     decoding.append(sequence)
@@ -353,11 +387,34 @@ class BatchedLlamaEngine:
             raise RuntimeError("llama_decode failed")
         if self._on_step is not None:
             self._on_step(len(self._running))
+        for sequence in [s for s in self._running if s.scored_rows]:
+            self._score_prompt(sequence)
         for sequence in decoding:
             self._sample(sequence)
 
+    def _score_prompt(self, sequence: _Sequence) -> None:
+        """The log probability of each prompt token under the logits of the one before it
+        (the first token, BOS where the model adds one, has none); the echo once all are in."""
+        top = sequence.top
+        for position, row in sequence.scored_rows:
+            if position + 1 < len(sequence.prompt):
+                token = sequence.prompt[position + 1]
+                piece = bytes(self._text.detokenize([token]))
+                sequence.scores.append(
+                    logprob(self._ctx, row, self._n_vocab, token, piece, top, self._bytes)
+                )
+        sequence.scored_rows.clear()
+        if sequence.fed == len(sequence.prompt) and sequence.echo is not None:
+            sequence.events.put(
+                TextDelta(sequence.stream.index, sequence.echo, tuple(sequence.scores))
+            )
+
     def _sample(self, sequence: _Sequence) -> None:
         """Sample the sequence's next token from its logits row and pass it on."""
+        if sequence.stream.done:  # max_tokens 0: the prompt was only to be read
+            self._running.remove(sequence)
+            self._finish(sequence)
+            return
         token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row)
         for event in sequence.stream.feed(token):
             sequence.events.put(event)

@@ -100,7 +100,7 @@ def shaped(
 def token_budget(prompt_tokens: int, context: int, sampling: Sampling) -> int:
     """How many tokens a choice may generate; a prompt or max_tokens that cannot fit the
     context is refused, naming the field."""
-    if sampling.max_tokens and sampling.max_tokens > context:
+    if sampling.max_tokens is not None and sampling.max_tokens > context:
         raise InvalidArgument(
             f"max_tokens is {sampling.max_tokens} but the model's context is {context} tokens",
             param="max_tokens",
@@ -111,7 +111,8 @@ def token_budget(prompt_tokens: int, context: int, sampling: Sampling) -> int:
             f"the prompt has {prompt_tokens} tokens but the model's context is {context} tokens",
             param="messages",
         )
-    return min(room, sampling.max_tokens) if sampling.max_tokens else room
+    # max_tokens 0 generates nothing (echo with logprobs scores a prompt); unset means the room.
+    return room if sampling.max_tokens is None else min(room, sampling.max_tokens)
 
 
 def logprob(

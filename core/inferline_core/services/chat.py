@@ -60,6 +60,8 @@ def _prepare(request: pb.ChatRequest) -> tuple[list[ChatTurn], Sampling, ChatOpt
     turns = [_turn(message) for message in request.messages]
     options = chat_options(request)
     sampling = common.sampling_from_pb(request.sampling)
+    if sampling.max_tokens == 0:  # only a raw completion can read a prompt without answering
+        raise InvalidArgument("max_tokens must be at least 1", param="max_tokens")
     return turns, sampling, options, common.choice_count(request.n)
 
 

@@ -19,10 +19,15 @@ def _prepare(request: pb.CompleteRequest) -> tuple[Sampling, int]:
     return common.sampling_from_pb(request.sampling), common.choice_count(request.n)
 
 
-def _work(prompt: str, sampling: Sampling, n: int) -> Callable[[TextGenerator], common.Work]:
+def _work(
+    request: pb.CompleteRequest, sampling: Sampling, n: int
+) -> Callable[[TextGenerator], common.Work]:
+    # The engine sends the echoed prompt first, with its tokens' logprobs when asked for.
     return common.choices_work(
         n,
-        lambda engine, index, cancel: engine.complete(prompt, sampling, index=index, cancel=cancel),
+        lambda engine, index, cancel: engine.complete(
+            request.prompt, sampling, index=index, cancel=cancel, echo=request.echo
+        ),
     )
 
 
@@ -40,18 +45,17 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
             self._registry,
             request,
             "completion",
-            _work(request.prompt, sampling, n),
+            _work(request, sampling, n),
             context,
         )
         answers, finishes = await common.collect(events)
-        echo = request.prompt if request.echo else ""
         choices = []
         for finish in finishes:
             answer = answers.get(finish.index, common.Answer())
             choices.append(
                 pb.CompletionChoice(
                     index=finish.index,
-                    text=echo + answer.text,
+                    text=answer.text,
                     finish_reason=common.finish_pb(finish.reason),
                     logprobs=common.logprobs_pb(answer.logprobs),
                 )
@@ -74,14 +78,10 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
             self._registry,
             request,
             "completion",
-            _work(request.prompt, sampling, n),
+            _work(request, sampling, n),
             context,
         )
         cid, created = common.new_id("cmpl"), common.now()
-        if request.echo:
-            for index in range(n):
-                delta = pb.CompletionDelta(index=index, text=request.prompt)
-                yield pb.CompleteStreamResponse(id=cid, model=model, created=created, delta=delta)
         finishes: list[Finish] = []
         async for event in events:
             if isinstance(event, Finish):

@@ -34,7 +34,6 @@ _UNSUPPORTED = {
     "functions": "use tools",
     "function_call": "use tool_choice",
     "audio": "audio output is not supported",
-    "modalities": "only text output is supported",
     "prediction": "predicted outputs are not supported",
     "reasoning_effort": "the models served here take no reasoning effort",
     "web_search_options": "web search is not supported",
@@ -46,6 +45,8 @@ def _reject_unsupported(request: ChatCompletionRequest) -> None:
     for name, hint in _UNSUPPORTED.items():
         if getattr(request, name) not in (None, [], False):
             raise APIError(400, f"{name} is not supported by this server: {hint}", param=name)
+    if request.modalities is not None and request.modalities != ["text"]:
+        raise APIError(400, 'modalities: only ["text"] output is supported', param="modalities")
     if request.logprobs is not None and not isinstance(request.logprobs, bool):
         raise APIError(400, "logprobs must be a boolean", param="logprobs")
 
@@ -143,7 +144,9 @@ def request_pb(request: ChatCompletionRequest, images: Images | None = None) -> 
     _reject_unsupported(request)
     if not request.messages:
         raise APIError(400, "messages must not be empty", param="messages")
-    max_tokens = request.max_completion_tokens or request.max_tokens
+    max_tokens = request.max_completion_tokens
+    if max_tokens is None:
+        max_tokens = request.max_tokens
     sampling = sampling_pb(request, max_tokens)
     sampling.logprobs = bool(request.logprobs)
     if request.top_logprobs is not None:

@@ -29,9 +29,10 @@ class CompletionsController(Controller):
         call = translate.request_pb(wire)
         if not wire.stream:
             reply = await unless_disconnected(request, client.complete(request=call))
-            echo = call.prompt if call.echo else ""
             return Response(
-                translate.response_dict(reply, logprobs=call.sampling.logprobs, echo=echo)
+                translate.response_dict(
+                    reply, logprobs=call.sampling.logprobs, nexa=translate.nexa_shaped(wire)
+                )
             )
         return await sse_response(
             request,

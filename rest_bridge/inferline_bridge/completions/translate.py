@@ -84,18 +84,29 @@ def logprobs_dict(items: Sequence[common_pb2.TokenLogprob], offset: int) -> dict
     }
 
 
-def response_dict(response: pb.CompleteResponse, *, logprobs: bool, echo: str) -> dict[str, Any]:
-    """The ``text_completion`` object for a CompleteResponse."""
+def nexa_shaped(request: CompletionRequest) -> bool:
+    """Whether a request comes from a Nexa client (no model, or Nexa's field names): such
+    clients read ``result``."""
+    return not request.model or request.max_new_tokens is not None or request.stop_words is not None
+
+
+def response_dict(response: pb.CompleteResponse, *, logprobs: bool, nexa: bool) -> dict[str, Any]:
+    """The ``text_completion`` object for a CompleteResponse (an echoed prompt's tokens carry
+    logprobs too, so text offsets start at 0), with Nexa's ``result`` beside it for Nexa
+    clients."""
     choices = [
         _choice(
             c.index,
             c.text,
             finish_reason(c.finish_reason),
-            logprobs_dict(c.logprobs, len(echo)) if logprobs else None,
+            logprobs_dict(c.logprobs, 0) if logprobs else None,
         )
         for c in response.choices
     ]
-    return {**_object(response, choices), "usage": usage_dict(response.usage)}
+    out = {**_object(response, choices), "usage": usage_dict(response.usage)}
+    if nexa:
+        out["result"] = response.choices[0].text if response.choices else ""
+    return out
 
 
 class ChunkWriter:

@@ -1,10 +1,11 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}``: OpenAI's model objects plus our fields."""
+"""``GET /v1/models``, ``GET /v1/models/{id}`` and ``DELETE /v1/models/{id}``: OpenAI's model
+objects plus our fields."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -74,3 +75,15 @@ class ModelsController(Controller):
         except InferlineError as error:
             raise from_core(error) from None
         return model_dict(model)
+
+    @delete("/{model_id:path}", status_code=200)
+    async def remove(
+        self, client: NamedDependency[AsyncClient], model_id: FromPath[str]
+    ) -> dict[str, Any]:
+        """Delete a pulled model (DeleteModel: unloaded, its files removed); OpenAI's answer."""
+        model_id = model_id.lstrip("/")
+        try:
+            await client.delete_model(model_id)
+        except InferlineError as error:
+            raise from_core(error) from None
+        return {"id": model_id, "object": "model", "deleted": True}
