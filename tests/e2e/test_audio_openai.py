@@ -65,9 +65,12 @@ def test_formats(served: Served, speech: dict[str, bytes]) -> None:
     assert verbose["task"] == "transcribe" and verbose["language"] == "english"
     assert verbose["duration"] > 2 and "fox" in verbose["text"].lower()
     segment = verbose["segments"][0]
-    assert {"id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob"} <= set(
-        segment
-    )
+    assert {
+        "id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
+        "compression_ratio", "no_speech_prob",
+    } <= set(segment)  # fmt: skip
+    # tiny.en on this clip: no_speech_prob 0.04, avg_logprob -0.56 (far inside both ranges).
+    assert 0 < segment["no_speech_prob"] < 1 and segment["avg_logprob"] < 0
     assert any(w["word"].lower().strip(".,") == "fox" for w in verbose["words"])
     translated = _post(
         served, "/v1/audio/translations", speech["de"], response_format="verbose_json"
@@ -87,6 +90,10 @@ def test_formats(served: Served, speech: dict[str, bytes]) -> None:
         (None, {"response_format": "xml"}, "response_format"),
         (None, {"temperature": "warm"}, "temperature"),
         (None, {"timestamp_granularities[]": "word"}, "timestamp_granularities[]"),
+        (None, {"no_speech_threshold": "1.5"}, "no_speech_threshold"),
+        (None, {"no_speech_threshold": "often"}, "no_speech_threshold"),
+        (None, {"log_prob_threshold": "0.5"}, "log_prob_threshold"),
+        (None, {"log_prob_threshold": "-inf"}, "log_prob_threshold"),
     ],
 )
 def test_bad_input_is_400(
@@ -102,6 +109,38 @@ def test_bad_input_is_400(
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param
     assert httpx.get(served.base_url + "/health").status_code == 200
+
+
+# Our extra form fields (faster-whisper's names): 0 and 0 drop every window, since any decoded
+# speech has no_speech_prob above 0 and avg_logprob below 0 (tiny.en: 0.04 and -0.56 here;
+# Whisper base on the German clip: 0.32 and -0.52); 1 drops none.
+DROP_ALL = {"no_speech_threshold": 0, "log_prob_threshold": 0}
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # the SDK's, not ours
+def test_thresholds_as_extra_form_fields(client: openai.OpenAI, speech: dict[str, bytes]) -> None:
+    fox = ("fox.wav", speech["en"])
+    dropped = client.audio.transcriptions.create(
+        model=ENGLISH_SPEECH_MODEL_ID, file=fox, response_format="verbose_json", extra_body=DROP_ALL
+    )
+    assert dropped.text == "" and not dropped.segments and dropped.duration > 3
+    kept = client.audio.transcriptions.create(
+        model=ENGLISH_SPEECH_MODEL_ID,
+        file=fox,
+        response_format="verbose_json",
+        extra_body={"no_speech_threshold": 1},
+    )
+    assert "fox" in kept.text.lower() and kept.segments
+    assert all(s.no_speech_prob > 0 and s.avg_logprob < 0 for s in kept.segments)
+    silent = client.audio.translations.create(
+        model="whisper-1", file=("de.wav", speech["de"]), extra_body=DROP_ALL
+    )
+    assert silent.text == ""
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.audio.translations.create(
+            model="whisper-1", file=("de.wav", speech["de"]), extra_body={"no_speech_threshold": 2}
+        )
+    assert refused.value.param == "no_speech_threshold"
 
 
 def test_missing_file_and_json_body_are_400(served: Served) -> None:

@@ -94,6 +94,11 @@ async def test_tiny_random_whisper_runs(
         ({"language": "xx"}, "language"),
         ({"language": "de", "model": ENGLISH_SPEECH_MODEL_ID}, "language"),
         ({"beam_size": 99}, "beam_size"),
+        ({"no_speech_threshold": 1.5}, "no_speech_threshold"),
+        ({"no_speech_threshold": -0.1}, "no_speech_threshold"),
+        ({"log_prob_threshold": 0.5}, "log_prob_threshold"),
+        ({"log_prob_threshold": float("nan")}, "log_prob_threshold"),
+        ({"log_prob_threshold": -1e39}, "log_prob_threshold"),  # -inf as a 32-bit float
     ],
 )
 async def test_bad_input_is_invalid_argument(
@@ -126,3 +131,24 @@ async def test_only_multilingual_models_list_translation(
     assert translation in listed["unlabelled-en"]
     await client.transcribe(speech["en"], model="unlabelled-en")
     assert capabilities(await client.list_models())["unlabelled-en"] == {transcription}
+
+
+async def test_thresholds_decide_what_counts_as_silence(
+    client: inferline.AsyncClient, speech: dict[str, bytes]
+) -> None:
+    # Margin: a window is dropped when no_speech_prob > 0 and avg_logprob < 0, which holds for
+    # any decoded speech (tiny.en: 0.04 and -0.56 on this clip); 1 never drops a window.
+    dropped = await client.transcribe(
+        speech["en"], model=ENGLISH_SPEECH_MODEL_ID, no_speech_threshold=0.0, log_prob_threshold=0.0
+    )
+    assert dropped.text == "" and not dropped.segments
+    assert dropped.info.duration > 3  # the audio was heard, its only window judged silence
+    kept = await client.transcribe(
+        speech["en"], model=ENGLISH_SPEECH_MODEL_ID, no_speech_threshold=1.0
+    )
+    assert "fox" in kept.text.lower()
+    # Each segment says why the rule above dropped it: both numbers travel with the text.
+    assert all(0 < s.no_speech_prob < 1 and s.avg_logprob < 0 for s in kept.segments)
+    # Translate takes the same thresholds (Whisper base: 0.32 and -0.52 on the German clip).
+    silent = await client.translate(speech["de"], no_speech_threshold=0.0, log_prob_threshold=0.0)
+    assert silent.text == "" and not silent.segments

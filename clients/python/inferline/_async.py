@@ -237,7 +237,8 @@ class AsyncClient:
         **params: Any,
     ) -> audio_pb.TranscribeResponse:
         """Write down speech in its own language. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
-        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        ``vad_filter``, ``word_timestamps``, ``mime_type``, ``no_speech_threshold``,
+        ``log_prob_threshold``."""
         request = request or _requests.transcribe_request(model, audio, params)
         response: audio_pb.TranscribeResponse = await self._unary(
             self._on(request.model).audio.Transcribe, request, timeout
@@ -269,7 +270,8 @@ class AsyncClient:
         **params: Any,
     ) -> audio_pb.TranscribeResponse:
         """Write down speech in English. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
-        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        ``vad_filter``, ``word_timestamps``, ``mime_type``, ``no_speech_threshold``,
+        ``log_prob_threshold``."""
         request = request or _requests.transcribe_request(model, audio, params)
         response: audio_pb.TranscribeResponse = await self._unary(
             self._on(request.model).audio.Translate, request, timeout

@@ -226,7 +226,8 @@ class Client:
         **params: Any,
     ) -> audio_pb.TranscribeResponse:
         """Write down speech in its own language. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
-        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        ``vad_filter``, ``word_timestamps``, ``mime_type``, ``no_speech_threshold``,
+        ``log_prob_threshold``."""
         request = request or _requests.transcribe_request(model, audio, params)
         response: audio_pb.TranscribeResponse = self._unary(
             self._on(request.model).audio.Transcribe, request, timeout
@@ -256,7 +257,8 @@ class Client:
         **params: Any,
     ) -> audio_pb.TranscribeResponse:
         """Write down speech in English. Keywords: ``language``, ``prompt``, ``temperature``, ``beam_size``,
-        ``vad_filter``, ``word_timestamps``, ``mime_type``."""
+        ``vad_filter``, ``word_timestamps``, ``mime_type``, ``no_speech_threshold``,
+        ``log_prob_threshold``."""
         request = request or _requests.transcribe_request(model, audio, params)
         response: audio_pb.TranscribeResponse = self._unary(
             self._on(request.model).audio.Translate, request, timeout

@@ -233,6 +233,10 @@ class SpeechOptions:
     beam_size: int | None = None
     vad_filter: bool = False
     word_timestamps: bool = False
+    # faster-whisper's rule: a window whose no-speech probability is above the first and whose
+    # average log probability is below the second is dropped as silence.
+    no_speech_threshold: float | None = None
+    log_prob_threshold: float | None = None
 
 
 @dataclass(frozen=True)

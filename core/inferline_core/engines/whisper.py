@@ -115,7 +115,15 @@ class WhisperEngine:
         """The audio's language and length, then each segment as it is decoded."""
         self._check(options)
         samples = _audio(audio)
-        extra = {} if options.beam_size is None else {"beam_size": options.beam_size}
+        extra = {
+            key: value
+            for key, value in (
+                ("beam_size", options.beam_size),
+                ("no_speech_threshold", options.no_speech_threshold),
+                ("log_prob_threshold", options.log_prob_threshold),
+            )
+            if value is not None
+        }
         segments, info = self._model.transcribe(
             samples,
             language=options.language or ("en" if not self.multilingual else None),

@@ -24,15 +24,24 @@ from inferline_core.registry import Registry
 from inferline_core.services import common
 
 MAX_BEAM = 16
+# The lowest log_prob_threshold taken: far below any real segment's average (-0.2 to -2), so
+# it already means "keep every window"; a finite bound keeps -inf and float overflow out.
+MIN_LOG_PROB = -100.0
+
+
+def _ranged(request: pb.TranscribeRequest, field: str, low: float, high: float) -> Any:
+    """The optional field's value (None when unset); outside [low, high] or NaN is a refusal."""
+    if not request.HasField(field):
+        return None
+    value = getattr(request, field)
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise InvalidArgument(f"{field} must be between {low:g} and {high:g}", param=field)
+    return value
 
 
 def _options(request: pb.TranscribeRequest, translate: bool) -> SpeechOptions:
-    temperature = request.temperature if request.HasField("temperature") else None
-    if temperature is not None and not 0 <= temperature <= 1:
-        raise InvalidArgument("temperature must be between 0 and 1", param="temperature")
-    beam = request.beam_size if request.HasField("beam_size") else None
-    if beam is not None and not 1 <= beam <= MAX_BEAM:
-        raise InvalidArgument(f"beam_size must be between 1 and {MAX_BEAM}", param="beam_size")
+    temperature = _ranged(request, "temperature", 0, 1)
+    beam = _ranged(request, "beam_size", 1, MAX_BEAM)
     return SpeechOptions(
         translate=translate,
         language=request.language.strip().lower(),
@@ -41,6 +50,8 @@ def _options(request: pb.TranscribeRequest, translate: bool) -> SpeechOptions:
         beam_size=beam,
         vad_filter=request.vad_filter,
         word_timestamps=request.word_timestamps,
+        no_speech_threshold=_ranged(request, "no_speech_threshold", 0, 1),
+        log_prob_threshold=_ranged(request, "log_prob_threshold", MIN_LOG_PROB, 0),
     )
 
 

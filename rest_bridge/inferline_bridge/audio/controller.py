@@ -59,6 +59,9 @@ async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeReques
         temperature=form_number(form, "temperature", float),
         beam_size=form_number(form, "beam_size", int),
         word_timestamps="word" in granularities,
+        # Our extras beside OpenAI's fields (faster-whisper's names; the core checks ranges).
+        no_speech_threshold=form_number(form, "no_speech_threshold", float),
+        log_prob_threshold=form_number(form, "log_prob_threshold", float),
     )
     return call, response_format, granularities
 

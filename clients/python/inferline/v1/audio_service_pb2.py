@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/audio_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\"\x92\x02\n\x11TranscribeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x18\n\x0btemperature\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tbeam_size\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\nvad_filter\x18\x08 \x01(\x08\x12\x17\n\x0fword_timestamps\x18\t \x01(\x08\x12-\n\nkeep_alive\x18\n \x01(\x0b\x32\x19.google.protobuf.DurationB\x0e\n\x0c_temperatureB\x0c\n\n_beam_size\"E\n\x04Word\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\"\xcf\x01\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0e\n\x06tokens\x18\x05 \x03(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x02\x12\x13\n\x0b\x61vg_logprob\x18\x07 \x01(\x02\x12\x19\n\x11\x63ompression_ratio\x18\x08 \x01(\x02\x12\x16\n\x0eno_speech_prob\x18\t \x01(\x02\x12!\n\x05words\x18\n \x03(\x0b\x32\x12.inferline.v1.Word\"U\n\x11TranscriptionInfo\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x02\"\x89\x01\n\x12TranscribeResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12-\n\x04info\x18\x03 \x01(\x0b\x32\x1f.inferline.v1.TranscriptionInfo\x12\'\n\x08segments\x18\x04 \x03(\x0b\x32\x15.inferline.v1.Segment\"\xb1\x01\n\x18TranscribeStreamResponse\x12/\n\x04info\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.TranscriptionInfoH\x00\x12(\n\x07segment\x18\x02 \x01(\x0b\x32\x15.inferline.v1.SegmentH\x00\x12\x31\n\x05\x66inal\x18\x03 \x01(\x0b\x32 .inferline.v1.TranscribeResponseH\x00\x42\x07\n\x05\x63hunk2\xec\x02\n\x0c\x41udioService\x12O\n\nTranscribe\x12\x1f.inferline.v1.TranscribeRequest\x1a .inferline.v1.TranscribeResponse\x12]\n\x10TranscribeStream\x12\x1f.inferline.v1.TranscribeRequest\x1a&.inferline.v1.TranscribeStreamResponse0\x01\x12N\n\tTranslate\x12\x1f.inferline.v1.TranscribeRequest\x1a .inferline.v1.TranscribeResponse\x12\\\n\x0fTranslateStream\x12\x1f.inferline.v1.TranscribeRequest\x1a&.inferline.v1.TranscribeStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/audio_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\"\x84\x03\n\x11TranscribeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12\x11\n\tmime_type\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\x18\n\x0btemperature\x18\x06 \x01(\x02H\x00\x88\x01\x01\x12\x16\n\tbeam_size\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\nvad_filter\x18\x08 \x01(\x08\x12\x17\n\x0fword_timestamps\x18\t \x01(\x08\x12-\n\nkeep_alive\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12 \n\x13no_speech_threshold\x18\x0b \x01(\x02H\x02\x88\x01\x01\x12\x1f\n\x12log_prob_threshold\x18\x0c \x01(\x02H\x03\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x0c\n\n_beam_sizeB\x16\n\x14_no_speech_thresholdB\x15\n\x13_log_prob_threshold\"E\n\x04Word\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\x12\x13\n\x0bprobability\x18\x04 \x01(\x02\"\xcf\x01\n\x07Segment\x12\n\n\x02id\x18\x01 \x01(\x05\x12\r\n\x05start\x18\x02 \x01(\x02\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x02\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x0e\n\x06tokens\x18\x05 \x03(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x02\x12\x13\n\x0b\x61vg_logprob\x18\x07 \x01(\x02\x12\x19\n\x11\x63ompression_ratio\x18\x08 \x01(\x02\x12\x16\n\x0eno_speech_prob\x18\t \x01(\x02\x12!\n\x05words\x18\n \x03(\x0b\x32\x12.inferline.v1.Word\"U\n\x11TranscriptionInfo\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x1c\n\x14language_probability\x18\x02 \x01(\x02\x12\x10\n\x08\x64uration\x18\x03 \x01(\x02\"\x89\x01\n\x12TranscribeResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12-\n\x04info\x18\x03 \x01(\x0b\x32\x1f.inferline.v1.TranscriptionInfo\x12\'\n\x08segments\x18\x04 \x03(\x0b\x32\x15.inferline.v1.Segment\"\xb1\x01\n\x18TranscribeStreamResponse\x12/\n\x04info\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.TranscriptionInfoH\x00\x12(\n\x07segment\x18\x02 \x01(\x0b\x32\x15.inferline.v1.SegmentH\x00\x12\x31\n\x05\x66inal\x18\x03 \x01(\x0b\x32 .inferline.v1.TranscribeResponseH\x00\x42\x07\n\x05\x63hunk2\xec\x02\n\x0c\x41udioService\x12O\n\nTranscribe\x12\x1f.inferline.v1.TranscribeRequest\x1a .inferline.v1.TranscribeResponse\x12]\n\x10TranscribeStream\x12\x1f.inferline.v1.TranscribeRequest\x1a&.inferline.v1.TranscribeStreamResponse0\x01\x12N\n\tTranslate\x12\x1f.inferline.v1.TranscribeRequest\x1a .inferline.v1.TranscribeResponse\x12\\\n\x0fTranslateStream\x12\x1f.inferline.v1.TranscribeRequest\x1a&.inferline.v1.TranscribeStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,17 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inferline.v1.audio_service_
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRANSCRIBEREQUEST']._serialized_start=83
-  _globals['_TRANSCRIBEREQUEST']._serialized_end=357
-  _globals['_WORD']._serialized_start=359
-  _globals['_WORD']._serialized_end=428
-  _globals['_SEGMENT']._serialized_start=431
-  _globals['_SEGMENT']._serialized_end=638
-  _globals['_TRANSCRIPTIONINFO']._serialized_start=640
-  _globals['_TRANSCRIPTIONINFO']._serialized_end=725
-  _globals['_TRANSCRIBERESPONSE']._serialized_start=728
-  _globals['_TRANSCRIBERESPONSE']._serialized_end=865
-  _globals['_TRANSCRIBESTREAMRESPONSE']._serialized_start=868
-  _globals['_TRANSCRIBESTREAMRESPONSE']._serialized_end=1045
-  _globals['_AUDIOSERVICE']._serialized_start=1048
-  _globals['_AUDIOSERVICE']._serialized_end=1412
+  _globals['_TRANSCRIBEREQUEST']._serialized_end=471
+  _globals['_WORD']._serialized_start=473
+  _globals['_WORD']._serialized_end=542
+  _globals['_SEGMENT']._serialized_start=545
+  _globals['_SEGMENT']._serialized_end=752
+  _globals['_TRANSCRIPTIONINFO']._serialized_start=754
+  _globals['_TRANSCRIPTIONINFO']._serialized_end=839
+  _globals['_TRANSCRIBERESPONSE']._serialized_start=842
+  _globals['_TRANSCRIBERESPONSE']._serialized_end=979
+  _globals['_TRANSCRIBESTREAMRESPONSE']._serialized_start=982
+  _globals['_TRANSCRIBESTREAMRESPONSE']._serialized_end=1159
+  _globals['_AUDIOSERVICE']._serialized_start=1162
+  _globals['_AUDIOSERVICE']._serialized_end=1526
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TranscribeRequest(_message.Message):
-    __slots__ = ("model", "audio", "mime_type", "language", "prompt", "temperature", "beam_size", "vad_filter", "word_timestamps", "keep_alive")
+    __slots__ = ("model", "audio", "mime_type", "language", "prompt", "temperature", "beam_size", "vad_filter", "word_timestamps", "keep_alive", "no_speech_threshold", "log_prob_threshold")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,8 @@ class TranscribeRequest(_message.Message):
     VAD_FILTER_FIELD_NUMBER: _ClassVar[int]
     WORD_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
+    NO_SPEECH_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    LOG_PROB_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     model: str
     audio: bytes
     mime_type: str
@@ -31,7 +33,9 @@ class TranscribeRequest(_message.Message):
     vad_filter: bool
     word_timestamps: bool
     keep_alive: _duration_pb2.Duration
-    def __init__(self, model: _Optional[str] = ..., audio: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., language: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., keep_alive: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    no_speech_threshold: float
+    log_prob_threshold: float
+    def __init__(self, model: _Optional[str] = ..., audio: _Optional[bytes] = ..., mime_type: _Optional[str] = ..., language: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., beam_size: _Optional[int] = ..., vad_filter: _Optional[bool] = ..., word_timestamps: _Optional[bool] = ..., keep_alive: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., no_speech_threshold: _Optional[float] = ..., log_prob_threshold: _Optional[float] = ...) -> None: ...
 
 class Word(_message.Message):
     __slots__ = ("word", "start", "end", "probability")
