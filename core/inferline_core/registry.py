@@ -78,7 +78,8 @@ class Entry:
     size: int = 0
 
 
-def _unwatched(model: str, kind: str) -> Watch:
+def unwatched(model: str, kind: str) -> Watch:
+    """The watch factory that watches nothing."""
     return Unwatched()
 
 
@@ -113,7 +114,7 @@ class Registry:
         memory_budget: int = 0,
         keep_alive: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
-        watch: Callable[[str, str], Watch] = _unwatched,
+        watch: Callable[[str, str], Watch] = unwatched,
         on_load: Callable[[str, float], None] = lambda model, seconds: None,
     ) -> None:
         """``watch(model, kind)`` makes each job's watch; ``on_load`` hears load times."""

@@ -32,7 +32,7 @@ from inferline_core.config import Config, ModelConfig, parse_duration
 from inferline_core.exceptions import ModelLoadFailed
 from inferline_core.loaders import engine_loader
 from inferline_core.metrics import CoreMetrics, serve
-from inferline_core.registry import Registry
+from inferline_core.registry import Registry, unwatched
 from inferline_core.security import TokenInterceptor, server_credentials
 from inferline_core.services.audio import AudioServicer
 from inferline_core.services.chat import ChatServicer
@@ -77,14 +77,16 @@ class CoreServer:
         provider = self._tracer_provider
         telemetry = Telemetry(self.metrics, provider.get_tracer(TRACER_NAME) if provider else None)
         load_time = self.metrics.load_duration
+        # With no metrics endpoint and no tracing, requests are not watched at all.
+        watched = bool(core.metrics_address) or provider is not None
         self.registry = Registry(
             models,
-            engine_loader(config, on_step=self.metrics.step_observer),
+            engine_loader(config, on_step=self.metrics.step_observer if watched else None),
             core.max_queue,
             max_loaded=core.max_loaded_models,
             memory_budget=core.memory_budget_mb * 1024 * 1024,
             keep_alive=parse_duration(core.keep_alive),
-            watch=telemetry.job,
+            watch=telemetry.job if watched else unwatched,
             on_load=lambda model, seconds: load_time.labels(model).observe(seconds),
         )
         self.metrics.watch_models(self.registry.snapshot)

