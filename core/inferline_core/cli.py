@@ -204,7 +204,8 @@ def serve(
     if mmproj:
         core_args += ["--mmproj", mmproj]
     scheme = "https" if config.api.tls_cert else "http"
-    banner = f"inferline: REST on {scheme}://{rest_host}:{rest_port}, gRPC on {grpc_address}"
+    rest = f"REST on {scheme}://{rest_host}:{rest_port}" if config.api.enabled else "no REST"
+    banner = f"inferline: {rest}, gRPC on {grpc_address}"
     if metrics_address:
         banner += f", core metrics on http://{metrics_address}/metrics"
     click.echo(banner)
@@ -214,7 +215,11 @@ def serve(
     health = Client(grpc_address, api_key=tokens[0] if tokens else None, credentials=credentials)
     policy = config.supervisor
     core = Child("core", core_command(core_args), policy)
-    bridge = Child("bridge", bridge_launch.COMMAND, policy, bridge_launch.environment(document))
+    bridge = (
+        Child("bridge", bridge_launch.COMMAND, policy, bridge_launch.environment(document))
+        if config.api.enabled
+        else None  # [api] enabled = false: the gRPC core alone
+    )
     raise SystemExit(supervise(core, bridge, health, policy, config.core.drain_seconds))
 
 

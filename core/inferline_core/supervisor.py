@@ -129,13 +129,13 @@ class Child:
 
 def supervise(
     core: Child,
-    bridge: Child,
+    bridge: Child | None,
     health: Client,
     policy: SupervisorConfig,
     drain_seconds: float,
 ) -> int:
-    """Run both children until a signal (exit 0), a crash loop or a core that never becomes
-    healthy (exit 1)."""
+    """Run both children (the core alone when ``bridge`` is None: [api] enabled = false)
+    until a signal (exit 0), a crash loop or a core that never becomes healthy (exit 1)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -143,29 +143,34 @@ def supervise(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     core.start()
+    healthy = False
     deadline = time.monotonic() + policy.core_start_timeout_s
     try:
         with health:
             while not stop.is_set():
                 now = time.monotonic()
                 core.tend(now)
-                if bridge.process is None:
+                if not healthy:
                     if core.running and health.health(timeout=1.0):
-                        bridge.start()
+                        healthy = True
                     elif now > deadline:
                         log.error(
                             "the core did not become healthy in %.0f s",
                             policy.core_start_timeout_s,
                         )
                         return 1
-                bridge.tend(now)
+                if bridge is not None:
+                    if healthy and bridge.process is None:
+                        bridge.start()
+                    bridge.tend(now)
                 stop.wait(TICK_S)
         return 0
     except CrashLoop as error:
         log.error("%s", error)
         return 1
     finally:
-        bridge.stop(drain_seconds + STOP_GRACE_S)
+        if bridge is not None:
+            bridge.stop(drain_seconds + STOP_GRACE_S)
         core.stop(drain_seconds + STOP_GRACE_S)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

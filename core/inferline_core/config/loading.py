@@ -56,7 +56,7 @@ def _with_environment(config: Config, environ: Mapping[str, str]) -> Config:
             if name not in environ or field.name == "models":
                 continue
             value: object = environ[name]
-            if str(field.type).startswith("list["):
+            if "list[" in str(field.type):
                 value = [item.strip() for item in str(value).split(",") if item.strip()]
             try:
                 changes[field.name] = msgspec.convert(value, field.type, strict=False)

@@ -68,9 +68,12 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The `[api]` table: the REST bridge and the models it offers."""
 
+    # false: `serve` starts the gRPC core only, no REST bridge (CyxWiz's switch).
+    enabled: bool = True
     address: str = "127.0.0.1:18181"
-    # Keys clients must send (Authorization: Bearer, or x-api-key); a key file holds one per line.
-    api_key: list[str] = msgspec.field(default_factory=list)
+    # Keys clients must send (Authorization: Bearer, or x-api-key): one key as a string (as
+    # CyxWiz writes it) or a list of keys; a key file holds one per line.
+    api_key: str | list[str] = msgspec.field(default_factory=list)
     api_key_file: str | None = None
     # Unset: keys are required as soon as any is configured.
     require_auth: bool | None = None
@@ -111,7 +114,8 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
     def keys(self) -> list[str]:
         """Every configured key, the key file's included."""
-        keys = list(self.api_key)
+        keys = [self.api_key] if isinstance(self.api_key, str) else list(self.api_key)
+        keys = [key for key in keys if key]
         if self.api_key_file:
             try:
                 text = Path(os.path.expanduser(self.api_key_file)).read_text(encoding="utf-8")
