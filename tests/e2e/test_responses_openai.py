@@ -312,3 +312,14 @@ def test_unknown_fields_inside_tools_and_formats_are_400(client: openai.OpenAI) 
     with pytest.raises(openai.BadRequestError) as raised:
         _create(client, input="hi", tools=[tool], max_output_tokens=2)
     assert raised.value.param == "tools[0]" and "defer_loading" in raised.value.message
+
+
+def test_errors_name_responses_fields_not_chat_fields(client: openai.OpenAI) -> None:
+    bad: Any = [{"type": "function", "name": "bad name"}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        _create(client, input="hi", tools=bad)
+    assert raised.value.param == "tools[0].name"
+    assert "tools[0].name must be" in raised.value.message
+    with pytest.raises(openai.BadRequestError) as zero:
+        _create(client, input="hi", max_output_tokens=0)
+    assert zero.value.param == "max_output_tokens"

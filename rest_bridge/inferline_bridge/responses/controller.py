@@ -32,11 +32,14 @@ T = TypeVar("T")
 
 
 async def _renamed(work: Callable[[], Awaitable[T]]) -> T:
-    """Errors that name a chat field name the Responses field instead."""
+    """Errors that name a chat field name the Responses field instead, in ``param`` and
+    where the message repeats it."""
     try:
         return await work()
     except APIError as error:
-        error.param = translate.rename_param(error.param)
+        chat_param, error.param = error.param, translate.rename_param(error.param)
+        if chat_param and error.param and error.param != chat_param:
+            error.message = error.message.replace(chat_param, error.param)
         raise
 
 

@@ -83,6 +83,8 @@ def check(request: ResponseRequest) -> None:
         )
     if request.text and request.text.verbosity is not None:
         raise APIError(400, "verbosity is not supported by this server", param="text.verbosity")
+    if request.max_output_tokens is not None and request.max_output_tokens < 1:
+        raise APIError(400, "max_output_tokens must be at least 1", param="max_output_tokens")
     if request.input is None or request.input == [] or request.input == "":
         raise APIError(400, "input must not be empty", param="input")
 
