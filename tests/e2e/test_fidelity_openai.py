@@ -157,3 +157,22 @@ def test_delete_model_removes_a_pulled_model(tiny_chat_gguf: Path, tmp_path: Pat
             with pytest.raises(openai.NotFoundError):
                 sdk.models.retrieve("tester/tiny")
     assert not list((tmp_path / "store").rglob("*.gguf"))
+
+
+def test_unset_sampling_follows_openai_defaults(client: openai.OpenAI) -> None:
+    """Unset: temperature 1, top_p 1, no top-k or min-p (OpenAI's), not llama.cpp's."""
+
+    def text(**extra: object) -> str:
+        reply = client.completions.create(
+            model=MODEL,
+            prompt=PROMPT,
+            max_tokens=24,
+            seed=5,
+            **extra,  # type: ignore[call-overload]
+        )
+        return str(reply.choices[0].text)
+
+    unset = text()
+    assert unset == text(temperature=1, top_p=1, extra_body={"top_k": 0, "min_p": 0})
+    llama_cpp = {"temperature": 0.8, "top_p": 0.95, "extra_body": {"top_k": 40, "min_p": 0.05}}
+    assert unset != text(**llama_cpp)

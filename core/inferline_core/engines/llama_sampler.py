@@ -11,8 +11,10 @@ import llama_cpp
 from inferline_core.engines.base import Sampling
 from inferline_core.exceptions import InvalidArgument
 
-# llama.cpp's own defaults, used where a request leaves a parameter unset.
-DEFAULTS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05}
+# OpenAI's defaults, used where a request leaves a parameter unset (a model's
+# default_temperature comes first): temperature 1, top_p 1, and neither top-k nor min-p, which
+# OpenAI does not have. llama.cpp's own (0.8, 0.95, 40, 0.05) are not used.
+DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0}
 PENALTY_WINDOW = 64  # tokens the repeat/frequency/presence penalties look back on
 
 
@@ -69,9 +71,16 @@ def sampler_chain(
     if temperature <= 0:
         add(llama_cpp.llama_sampler_init_greedy())
         return chain
-    add(llama_cpp.llama_sampler_init_top_k(int(pick(sampling.top_k, DEFAULTS["top_k"]))))
-    add(llama_cpp.llama_sampler_init_top_p(pick(sampling.top_p, DEFAULTS["top_p"]), 1))
-    add(llama_cpp.llama_sampler_init_min_p(pick(sampling.min_p, DEFAULTS["min_p"]), 1))
+    # Neutral filters are left out: each would still walk the whole vocabulary.
+    top_k = int(pick(sampling.top_k, DEFAULTS["top_k"]))
+    if top_k > 0:
+        add(llama_cpp.llama_sampler_init_top_k(top_k))
+    top_p = pick(sampling.top_p, DEFAULTS["top_p"])
+    if top_p < 1.0:
+        add(llama_cpp.llama_sampler_init_top_p(top_p, 1))
+    min_p = pick(sampling.min_p, DEFAULTS["min_p"])
+    if min_p > 0.0:
+        add(llama_cpp.llama_sampler_init_min_p(min_p, 1))
     add(llama_cpp.llama_sampler_init_temp(temperature))
     seed = sampling.seed if sampling.seed is not None else secrets.randbelow(2**31)
     add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))

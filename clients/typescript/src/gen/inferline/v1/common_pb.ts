@@ -48,13 +48,14 @@ export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
   messageDesc(file_inferline_v1_common, 0);
 
 /**
- * SamplingParams controls how tokens are chosen; an unset field takes the model's default.
+ * SamplingParams controls how tokens are chosen; an unset field takes OpenAI's default.
  *
  * @generated from message inferline.v1.SamplingParams
  */
 export type SamplingParams = Message<"inferline.v1.SamplingParams"> & {
   /**
-   * Softmax temperature; 0 means greedy decoding.
+   * Softmax temperature; 0 means greedy decoding. Unset: the model's default_temperature,
+   * else 1 (OpenAI's default).
    *
    * @generated from field: optional float temperature = 1;
    */
@@ -62,20 +63,21 @@ export type SamplingParams = Message<"inferline.v1.SamplingParams"> & {
 
   /**
    * Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+   * Unset: 1 (no filter), as on OpenAI.
    *
    * @generated from field: optional float top_p = 2;
    */
   topP?: number | undefined;
 
   /**
-   * Keep only the k most likely tokens; 0 disables the filter.
+   * Keep only the k most likely tokens; 0 disables the filter. Unset: no filter.
    *
    * @generated from field: optional int32 top_k = 3;
    */
   topK?: number | undefined;
 
   /**
-   * Drop tokens less likely than min_p times the most likely token.
+   * Drop tokens less likely than min_p times the most likely token. Unset: no filter.
    *
    * @generated from field: optional float min_p = 4;
    */
