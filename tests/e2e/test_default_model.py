@@ -111,3 +111,21 @@ def test_default_model_json_schema_answer_validates(client: openai.OpenAI) -> No
     )
     assert reply.choices[0].finish_reason == "stop"
     jsonschema.validate(json.loads(reply.choices[0].message.content or ""), USER_DETAIL)
+
+
+def test_default_model_answers_the_responses_api(client: openai.OpenAI) -> None:
+    # The README's example: a response, then one that continues it by previous_response_id.
+    first = client.responses.create(
+        model="gemma-3-270m", input="Hello!", max_output_tokens=16, temperature=0
+    )
+    assert first.output_text and first.status in {"completed", "incomplete"}
+    second = client.responses.create(
+        model="gemma-3-270m",
+        input="And again?",
+        previous_response_id=first.id,
+        max_output_tokens=16,
+        temperature=0,
+    )
+    assert second.output_text
+    assert second.usage is not None and first.usage is not None
+    assert second.usage.input_tokens > first.usage.input_tokens + 3

@@ -99,6 +99,7 @@ def test_streamed_events_and_final_text_agree(client: openai.OpenAI) -> None:
     assert text == events[-4].text == final.output_text == whole.output_text
     assert final.id == events[0].response.id and final.usage.output_tokens == 7
     assert events[-2].item.id == events[2].item.id == final.output[0].id
+    assert client.responses.retrieve(final.id).output_text == final.output_text  # kept too
 
 
 def test_stream_helper_accumulates_the_same_response(client: openai.OpenAI) -> None:
