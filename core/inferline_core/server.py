@@ -106,6 +106,10 @@ class CoreServer:
                 # gRPC shares a port with any other process by default (SO_REUSEPORT): a second
                 # core, or one an earlier `serve` left behind, would silently take half the calls.
                 ("grpc.so_reuseport", 0),
+                # Clients ping during calls to notice a frozen core (the SDK every 10 s); gRPC's
+                # default would answer pings more often than every 5 minutes with GOAWAY.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         self._health_servicer = aio_health.HealthServicer()

@@ -102,6 +102,28 @@ def test_core_killed_mid_stream(supervised: Served) -> None:
     assert "the core died (killed by SIGKILL)" in supervised.log.read_text()
 
 
+def test_frozen_core_ends_the_stream_instead_of_hanging(supervised: Served) -> None:
+    core = child_pid(supervised, "core")
+    body = LONG | {"stream": True}
+    with httpx.stream(
+        "POST", supervised.base_url + "/v1/chat/completions", json=body, timeout=60
+    ) as response:
+        lines = response.iter_lines()
+        assert next(line for line in lines if line).startswith("data: ")
+        os.kill(core, signal.SIGSTOP)  # alive, connections open, answering nothing
+        try:
+            frozen = time.monotonic()
+            events = [line for line in lines if line]
+            ended = time.monotonic() - frozen
+        finally:
+            os.kill(core, signal.SIGCONT)
+    # The SDK's keepalive (a ping every 10 s, 5 s to answer) gives up on the core.
+    assert ended < 30, f"the stream took {ended:.1f} s to end"
+    assert "data: [DONE]" not in events
+    assert json.loads(events[-1].removeprefix("data: "))["error"]["type"] == "server_error"
+    _wait_for(lambda: _health(supervised) == 200, 60)
+
+
 def test_core_killed_during_a_plain_request(supervised: Served) -> None:
     answer: list[httpx.Response] = []
     request = threading.Thread(

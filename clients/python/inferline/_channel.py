@@ -30,6 +30,14 @@ RECONNECT_BACKOFF_MS = 250
 MAX_RECONNECT_BACKOFF_MS = 1000
 
 
+# A core that stops answering without closing its connections (frozen, paused, a wedged host)
+# would leave a running call hanging forever: during calls the channel pings the core every
+# KEEPALIVE_MS and drops the connection (failing its calls with UNAVAILABLE) when a ping goes
+# unanswered for KEEPALIVE_TIMEOUT_MS. The core accepts pings this often (server.py).
+KEEPALIVE_MS = 10_000
+KEEPALIVE_TIMEOUT_MS = 5_000
+
+
 def channel_options(extra: list[tuple[str, object]] | None = None) -> list[tuple[str, object]]:
     """The channel options every inferline client uses."""
     return [
@@ -40,6 +48,10 @@ def channel_options(extra: list[tuple[str, object]] | None = None) -> list[tuple
         ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
         ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
         ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.max_pings_without_data", 0),
         *(extra or []),
     ]
 
