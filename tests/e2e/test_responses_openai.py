@@ -245,8 +245,11 @@ def test_settings_are_echoed(client: openai.OpenAI) -> None:
         tool_choice="none",
         parallel_tool_calls=False,
         user="u1",
+        prompt_cache_key="k1",
+        safety_identifier="s1",
     )
     assert response.top_p == 0.5 and response.user == "u1"
+    assert response.prompt_cache_key == "k1" and response.safety_identifier == "s1"
     assert response.tool_choice == "none" and response.parallel_tool_calls is False
     assert response.tools[0].name == "get_weather" and response.tools[0].strict is True
     assert response.text.format.type == "text" and response.store is True

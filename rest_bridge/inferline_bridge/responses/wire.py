@@ -172,14 +172,14 @@ class ResponseRequest(msgspec.Struct, kw_only=True):
     top_logprobs: Int32 | None = None
     reasoning: dict[str, Any] | None = None
     service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
     # Declared to be refused by name (see translate.UNSUPPORTED).
     background: bool | None = None
     conversation: Any = None
     prompt: Any = None
     max_tool_calls: Any = None
-    prompt_cache_key: Any = None
     prompt_cache_retention: Any = None
-    safety_identifier: Any = None
     context_management: Any = None
     moderation: Any = None
     image: Any = None
