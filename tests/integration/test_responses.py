@@ -16,8 +16,9 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 
 from inferline_bridge.app import create_app
-from inferline_bridge.settings import BridgeSettings
-from inferline_core.config import ModelConfig
+from inferline_bridge.settings import BridgeSettings, launch
+from inferline_core.bridge_launch import settings_document
+from inferline_core.config import ModelConfig, load_config
 from tests.integration.core_server import threaded_core
 
 
@@ -119,3 +120,13 @@ async def test_nothing_kept_when_turned_off(core: str) -> None:
         first = (await _create(http)).json()["id"]
         assert (await http.get(f"/v1/responses/{first}")).status_code == 404
         assert (await http.delete(f"/v1/responses/{first}")).status_code == 404
+
+
+def test_store_bounds_come_from_the_api_table(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[api]\nresponses_max_stored = 7\nresponses_ttl_s = 90\n")
+    document = settings_document(load_config(config, environ={}), "127.0.0.1:1", "127.0.0.1", 1)
+    settings = launch(document).settings
+    assert (settings.responses_max_stored, settings.responses_ttl_s) == (7, 90)
+    defaults = launch(settings_document(load_config(None, environ={}), "a:1", "b", 1)).settings
+    assert (defaults.responses_max_stored, defaults.responses_ttl_s) == (1000, 3600)
