@@ -13,6 +13,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from opentelemetry.sdk.trace import TracerProvider
 
 from inferline import AsyncClient, InferlineError
@@ -35,6 +36,7 @@ from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
 from inferline_bridge.metrics import BridgeMetrics, MetricsMiddleware, scrape
 from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.openapi.document import describe, schema_document
 from inferline_bridge.playground.routes import routes as playground_routes
 from inferline_bridge.request_ids import RequestIdMiddleware, add_request_id
 from inferline_bridge.responses.controller import ResponsesController
@@ -108,8 +110,9 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
         HTTPException: handle_http_error,
         Exception: handle_unexpected,
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[
+            schema_document,
             AudioController,
             ChatController,
             CompletionsController,
@@ -138,5 +141,12 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
         # The process sets logging up (text or JSON lines with request ids, logs.py), not Litestar.
         logging_config=None,
         cors_config=_cors(settings),
-        openapi_config=OpenAPIConfig(title="inferline", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="inferline",
+            version="0.1.0",
+            path="/docs",  # the docs page; the document at /docs/openapi.json and /schema/openapi.json
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
     )
+    describe(app.openapi_schema)
+    return app

@@ -1,0 +1,1 @@
+"""The OpenAPI document: every request and response body, described from msgspec Structs."""
