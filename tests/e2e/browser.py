@@ -23,6 +23,9 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A microphone that plays a beep, allowed without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 # Where screenshots go: a temporary folder unless this names one (to refresh docs/).
 SCREENSHOTS_ENV = "INFERLINE_SCREENSHOTS"

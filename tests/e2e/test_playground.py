@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
+import inferline
 from tests.e2e.browser import Watched, launch, screenshot_folder, watched
 from tests.e2e.serve import Served, serve
 
@@ -123,7 +124,16 @@ def test_page_loads_offline_with_labels(tab: Watched, served: Served, shots: Pat
         page.get_by_role("tab", name=name).click()
         expect(page.locator(f"#panel-{name.lower()}").get_by_label("Model")).to_be_enabled()
         expect(chat).to_be_hidden()
-    page.get_by_role("tab", name="Chat").click()
+    # The tabs follow the arrow keys; Shift+Enter is a new line, not a message.
+    page.get_by_role("tab", name="Embeddings").press("ArrowRight")
+    expect(page.get_by_role("tab", name="Chat")).to_be_focused()
+    expect(chat).to_be_visible()
+    message = chat.get_by_label("Message")
+    message.fill("first line")
+    message.press("Shift+Enter")
+    message.press_sequentially("second line")
+    expect(message).to_have_value("first line\nsecond line")
+    expect(page.locator("#chat-log li")).to_have_count(0)
     page.screenshot(path=shots / "playground-empty.png")
     page_response = httpx.get(served.base_url + "/", timeout=10)
     assert "require-trusted-types-for 'script'" in page_response.headers["content-security-policy"]
@@ -155,16 +165,26 @@ def test_chat_streams_into_the_page(tab: Watched, shots: Path) -> None:
 
 def test_stop_ends_a_long_answer_and_frees_the_model(tab: Watched, served: Served) -> None:
     page = tab.page
-    _send(page, "Tell me everything.", 30_000)
-    stop = page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
-    expect(stop).to_be_enabled()
-    expect(_answers(page).last).not_to_have_text("", timeout=30_000)
-    stop.click()
-    expect(page.locator("#chat-log .note")).to_have_text("Stopped.")
-    expect(stop).to_be_disabled()
-    assert "finish: stopped" in page.locator("#chat-stats").inner_text()
-    # The model serves one answer at a time: this one is served at once only if the first
-    # was cancelled on the core (it had tens of thousands of tokens to go).
+    with inferline.Client(served.grpc_address, api_key=KEY) as core:
+
+        def running() -> int:
+            return core.get_model("tiny-chat").running_requests
+
+        _send(page, "Tell me everything.", 30_000)
+        stop = page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
+        expect(_answers(page).last).not_to_have_text("", timeout=30_000)
+        assert running() == 1
+        stop.click()
+        expect(page.locator("#chat-log .note")).to_have_text("Stopped.")
+        expect(stop).to_be_disabled()
+        assert "finish: stopped" in page.locator("#chat-stats").inner_text()
+        # The core ends the generation (tens of thousands of tokens short of its budget) ...
+        deadline = time.monotonic() + 10
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running() == 0
+    assert len(_answers(page).last.inner_text()) < 30_000
+    # ... so the next request is served at once, though the model serves one at a time.
     started = time.monotonic()
     reply = httpx.post(
         served.base_url + "/v1/chat/completions",
@@ -253,6 +273,27 @@ def test_wav_transcribed_with_segments(
     expect(rows.first).to_be_visible()
     expect(rows.first.locator("td").first).to_have_text(re.compile(r"^0:\d\d\.\d$"))
     page.screenshot(path=shots / "playground-speech.png", full_page=True)
+
+
+def test_microphone_recording_transcribed(tab: Watched) -> None:
+    page = tab.page
+    page.get_by_role("tab", name="Speech").click()
+    panel = page.locator("#panel-speech")
+    record = panel.get_by_role("button", name="Record")
+    record.click()
+    stop = panel.get_by_role("button", name="Stop recording")
+    expect(stop).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(1500)
+    with page.expect_response("**/v1/audio/transcriptions", timeout=120_000) as answered:
+        stop.click()
+    # Chromium records WebM (Opus); the server decodes it like any uploaded file: about the
+    # second and a half of (beeping) sound that was recorded.
+    assert answered.value.status == 200, answered.value.text()
+    assert 0.5 < answered.value.json()["duration"] < 15
+    expect(panel.locator("#speech-result")).to_be_visible()
+    expect(panel.locator("#speech-segments")).to_be_attached()
+    expect(panel.locator("#speech-error")).to_have_text("")
+    expect(record).to_have_text("Record")
 
 
 def test_embeddings_heat_map(tab: Watched, shots: Path) -> None:
