@@ -196,6 +196,24 @@ def test_stop_ends_a_long_answer_and_frees_the_model(tab: Watched, served: Serve
     assert time.monotonic() - started < 10
 
 
+def test_refused_request_shows_the_servers_message(tab: Watched) -> None:
+    page = tab.page
+    _send(page, "Too long.", 100_000)  # more than the model's context
+    alert = page.locator("#panel-chat").get_by_role("alert")
+    expect(alert).to_contain_text("context", timeout=30_000)
+    expect(page.locator("#panel-chat").get_by_role("button", name="Send")).to_be_enabled()
+    # The failed turn is not part of the conversation: the next request sends one message.
+    with page.expect_request("**/v1/chat/completions") as sent:
+        _send(page, "Short.", 4)
+    expect(page.locator("#chat-stats")).to_contain_text("4 tokens", timeout=60_000)
+    roles = [m["role"] for m in json.loads(sent.value.post_data or "{}")["messages"]]
+    assert roles == ["system", "user"]
+    # Chromium logs the 400 itself; nothing else may be in the console.
+    refused = [e for e in tab.errors if "status of 400" in e]
+    assert len(refused) == 1
+    tab.errors.remove(refused[0])
+
+
 def test_image_attached_for_a_vision_model(tab: Watched, tmp_path: Path) -> None:
     page = tab.page
     picture = tmp_path / "blue.png"

@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
 async def page() -> Response[bytes]:
     """The playground's one HTML page."""
     html = (STATIC / "index.html").read_bytes()
-    return Response(html, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+    return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
 
 
 def routes() -> list[Router | HTTPRouteHandler]:
