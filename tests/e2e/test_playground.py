@@ -254,6 +254,47 @@ def test_markup_in_model_output_is_text(tab: Watched, shots: Path) -> None:
     page.screenshot(path=shots / "playground-markup.png")
 
 
+MARKDOWN = """# Title
+Some *soft* and **strong** text with `a < b` and [a link](https://example.org/x).
+[not a link](javascript:alert(1)) <b>raw</b>
+
+- one
+- two
+
+1. first
+2. second
+
+> quoted
+
+```python
+if a < b:
+    print("<tag>")
+```
+```
+still open"""
+
+
+def test_markdown_renderer_builds_nodes_from_text(tab: Watched) -> None:
+    rendered = tab.page.evaluate(
+        """async (text) => {
+            const { render } = await import('/playground/markdown.js');
+            const box = document.createElement('div');
+            render(box, text);
+            const tags = [...box.querySelectorAll('*')].map((node) => node.tagName.toLowerCase());
+            const links = [...box.querySelectorAll('a')].map((a) => a.getAttribute('href'));
+            const codes = [...box.querySelectorAll('pre code')].map((c) => c.textContent);
+            return { tags: [...new Set(tags)].sort(), links, codes, text: box.textContent };
+        }""",
+        MARKDOWN,
+    )
+    assert rendered["tags"] == sorted(
+        {"h3", "p", "em", "strong", "code", "a", "br", "ul", "ol", "li", "blockquote", "pre"}
+    )
+    assert rendered["links"] == ["https://example.org/x"]
+    assert rendered["codes"] == ['if a < b:\n    print("<tag>")', "still open"]
+    assert "[not a link](javascript:alert(1)) <b>raw</b>" in rendered["text"]
+
+
 def test_image_generated_shown_and_downloadable(tab: Watched, shots: Path) -> None:
     page = tab.page
     page.get_by_role("tab", name="Images").click()
