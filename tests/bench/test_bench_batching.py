@@ -182,6 +182,7 @@ def test_batching_figures(served: Served, gemma: Path, llama_server: str) -> Non
             )
 
 
+@pytest.mark.timeout(1800)  # two servers load the model first
 def test_metrics_overhead(served: Served, served_with_metrics: tuple[Served, str]) -> None:
     """Core metrics on and off, four concurrent streams, interleaved rounds; medians."""
     with_metrics, core_metrics = served_with_metrics
