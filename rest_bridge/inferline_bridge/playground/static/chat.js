@@ -102,6 +102,8 @@ export class Chat {
 
   busy(running) {
     this.running = running;
+    // Screen readers announce the answer once it is complete, not at every token.
+    $("chat-log").setAttribute("aria-busy", String(Boolean(running)));
     $("chat-send").disabled = Boolean(running);
     $("chat-stop").disabled = !running;
   }
@@ -141,7 +143,8 @@ export class Chat {
     $("chat-input").value = "";
     $("chat-error").textContent = "";
     $("chat-stats").textContent = "";
-    this.messages.push(this.userMessage(text));
+    const conversation = this.messages; // Clear starts a new one; this turn stays in its own
+    conversation.push(this.userMessage(text));
     const body = entry("assistant", $("chat-model").value || "assistant");
     const controller = new AbortController();
     this.busy(controller);
@@ -188,8 +191,8 @@ export class Chat {
       note.textContent = "Stopped.";
       body.append(note);
     }
-    if (answer) this.messages.push({ role: "assistant", content: answer });
-    else if (finish !== "stopped") this.messages.pop(); // a failed turn leaves no trace
+    if (answer) conversation.push({ role: "assistant", content: answer });
+    else if (finish !== "stopped") conversation.pop(); // a failed turn leaves no trace
     $("chat-stats").textContent = statsLine(started, firstAt, performance.now(), usage, finish);
     $("chat-input").focus();
   }
