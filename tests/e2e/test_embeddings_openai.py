@@ -38,7 +38,7 @@ def test_sdk_embeddings_create(client: openai.OpenAI) -> None:
     vectors = np.array([d.embedding for d in result.data])
     assert vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2  # measured: 0.69 against -0.05
     assert result.usage.prompt_tokens == result.usage.total_tokens > 0
     floats = client.embeddings.create(model=EMBEDDING_MODEL, input=TEXTS, encoding_format="float")
     np.testing.assert_allclose([d.embedding for d in floats.data], vectors, atol=1e-6)

@@ -12,7 +12,7 @@ import pytest
 
 import inferline
 from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
-from tests.integration.core_server import running_core
+from tests.integration.core_server import GEMMA_NEVER_ENDS, running_core
 
 HI = [{"role": "user", "content": "hi"}]
 QUIET = {"default_embedding_model": False, "default_speech_models": False}
@@ -75,6 +75,7 @@ async def test_a_cancelled_stream_frees_its_slot(tmp_path_factory: pytest.TempPa
         "messages": [{"role": "user", "content": "Tell a long story."}],
         "max_tokens": 2000,
         "temperature": 1.0,
+        "logit_bias": GEMMA_NEVER_ENDS,  # both streams must outlast the 21 tokens read below
     }
     async with (
         running_core(models, parallel=2, **QUIET) as (_, address),

@@ -13,7 +13,7 @@ import pytest
 import inferline
 from inferline.v1 import model_service_pb2 as model_pb
 from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
-from tests.integration.core_server import running_core
+from tests.integration.core_server import GEMMA_NEVER_ENDS, running_core
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -105,7 +105,8 @@ async def test_a_running_stream_is_never_evicted(
         running_core(models, max_loaded_models=1, default_embedding_model=False) as (_, address),
         inferline.AsyncClient(address) as client,
     ):
-        long = {"max_tokens": 2000, "temperature": 1.0, "seed": 3}
+        # The stream must outlast the 41 tokens read below: Gemma may not end it.
+        long = {"max_tokens": 2000, "temperature": 1.0, "seed": 3, "logit_bias": GEMMA_NEVER_ENDS}
         stream = client.chat_stream(model=DEFAULT_MODEL_ID, messages=HI, **long)
         chunks = aiter(stream)
         await anext(chunks)
