@@ -24,8 +24,20 @@ AUDIO_FORM: dict[str, Any] = {
         },
         "stream": {"type": "boolean"},
         "beam_size": _INT32,
-        "no_speech_threshold": {"type": "number"},
-        "log_prob_threshold": {"type": "number"},
+        "no_speech_threshold": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "drop a window as silence above this no-speech probability "
+            "(default 0.6; 1 never drops)",
+        },
+        "log_prob_threshold": {
+            "type": "number",
+            "minimum": -100,
+            "maximum": 0,
+            "description": "keep a window whose average log probability is above this "
+            "(default -1.0)",
+        },
     },
 }
 
