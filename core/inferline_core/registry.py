@@ -7,6 +7,10 @@ unloaded. When a lease ends the model stays for its keep-alive (Ollama's semanti
 0 unloads at once, negative keeps it), after which the reaper unloads it. Loading a model that
 would pass ``max_loaded`` models or the memory budget first unloads the least recently used
 idle ones, waiting for one to become idle if all are busy.
+
+Background work never dies quietly: a model whose unloading fails (its worker or its library
+raising) is logged once with its traceback and left unloaded, so the next request loads it
+afresh; the reaper logs a failed round and keeps reaping.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ class Registry:
         self._clock = clock
         self._idle = asyncio.Event()  # set whenever a lease ends
         self._reaper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     def entries(self) -> list[Entry]:
         """Every declared model, sorted by id."""
@@ -278,7 +283,9 @@ class Registry:
         entry.expires = self._expiry(entry, keep_alive, now)
         self._idle.set()
         if entry.expires is not None and entry.expires <= now and entry.active == 0:
-            asyncio.get_running_loop().create_task(self._unload_if_idle(entry))
+            task = asyncio.get_running_loop().create_task(self._unload_if_idle(entry))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
 
     # Loading and unloading
 
@@ -346,13 +353,18 @@ class Registry:
             return True
 
     async def _free(self, entry: Entry) -> None:
+        """Unload ``entry``; whatever fails, it ends unloaded and can load again."""
         worker, engine = entry.worker, entry.engine
         entry.worker = entry.engine = None
         entry.state, entry.expires, entry.size = State.AVAILABLE, None, 0
-        if worker is not None:
-            await asyncio.to_thread(worker.close)
-        if engine is not None:
-            engine.close()
+        try:
+            if worker is not None:
+                await asyncio.to_thread(worker.close)
+            if engine is not None:
+                engine.close()
+        except Exception:
+            log.exception("unloading %s failed; it is dropped and loads again when asked", entry.id)
+            return
         log.info("unloaded %s", entry.id)
 
     async def unload(self, entry: Entry) -> None:
@@ -373,10 +385,17 @@ class Registry:
     async def _reap(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
-            now = self._clock()
-            for entry in list(self._entries.values()):
-                if entry.engine is not None and entry.expires is not None and entry.expires <= now:
-                    await self._unload_if_idle(entry)
+            try:
+                await self.reap()
+            except Exception:
+                log.exception("the keep-alive reaper failed a round; it goes on")
+
+    async def reap(self) -> None:
+        """Unload every idle model whose keep-alive has passed (the reaper's round)."""
+        now = self._clock()
+        for entry in list(self._entries.values()):
+            if entry.engine is not None and entry.expires is not None and entry.expires <= now:
+                await self._unload_if_idle(entry)
 
     async def close(self) -> None:
         """Stop the reaper and unload every model."""

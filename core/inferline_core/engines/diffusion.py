@@ -4,7 +4,13 @@ loaded weights (``from_pipe``) for image-to-image and inpainting.
 torch and diffusers are imported here only, when an image model loads, so a chat-only server
 never pays for them. CUDA with float16 when torch sees a GPU, else the CPU with float32. The
 pipeline runs on a helper thread so that this generator can hand out progress after every
-denoising step; a step callback checks the cancel flag and interrupts the pipeline.
+denoising step; a step callback checks the cancel flag and interrupts the pipeline. The helper
+always reports how it ended: a pipeline that raises fails its request with EngineFailed (the
+traceback logged once) and the loaded pipeline serves the next one.
+
+A request naming a ``scheduler`` runs on a pipeline made for it alone from the shared one's
+components (``from_pipe``: no weights copied) with that scheduler; the shared pipeline keeps
+its own.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inferline_core.engines.base import ImageEvent, ImageProgress, ImageSpec, MadeImage
-from inferline_core.exceptions import InvalidArgument
+from inferline_core.exceptions import CoreError, EngineFailed, InvalidArgument
 
 log = logging.getLogger(__name__)
 MIN_SIDE, MAX_SIDE = 64, 2048
@@ -106,6 +112,14 @@ class DiffusionEngine:
             self._derived[kind] = derived
         return self._derived[kind]
 
+    def _with_scheduler(self, pipeline: Any, scheduler: str) -> Any:
+        """A pipeline for one request: the shared one's components with another scheduler."""
+        name = scheduler.lower().removesuffix("scheduler")
+        chosen = self._schedulers[name].from_config(pipeline.scheduler.config)
+        own = type(pipeline).from_pipe(pipeline, scheduler=chosen)
+        own.set_progress_bar_config(disable=True)
+        return own
+
     def _check(self, spec: ImageSpec) -> tuple[int, int, int]:
         width, height = spec.width or self._side, spec.height or self._side
         for name, side in (("width", width), ("height", height)):
@@ -136,8 +150,7 @@ class DiffusionEngine:
         kind = "inpaint" if mask is not None else "edit" if source is not None else "text"
         pipeline = self._pipeline(kind)
         if spec.scheduler:
-            name = spec.scheduler.lower().removesuffix("scheduler")
-            pipeline.scheduler = self._schedulers[name].from_config(pipeline.scheduler.config)
+            pipeline = self._with_scheduler(pipeline, spec.scheduler)
         base_seed = spec.seed if spec.seed is not None else secrets.randbelow(2**31)
         for index in range(spec.n):
             seed = base_seed + index
@@ -196,11 +209,14 @@ class DiffusionEngine:
             return tensors
 
         def run() -> None:
+            outcome: tuple[str, Any] = ("error", EngineFailed())
             try:
                 result = pipeline(**arguments, callback_on_step_end=on_step)
-                events.put(("done", result.images[0]))
+                outcome = ("done", result.images[0])
             except Exception as error:
-                events.put(("error", error))
+                outcome = ("error", error)
+            finally:  # whatever happened, the generator hears the end
+                events.put(outcome)
 
         worker = threading.Thread(target=run, name="diffusion", daemon=True)
         worker.start()
@@ -210,7 +226,10 @@ class DiffusionEngine:
                 if kind == "step":
                     yield ImageProgress(index, min(value, total), total)
                 elif kind == "error":
-                    raise value
+                    if isinstance(value, CoreError):
+                        raise value
+                    log.error("the diffusion pipeline failed", exc_info=value)
+                    raise EngineFailed() from None
                 else:
                     return None if cancel.is_set() else value
         finally:
