@@ -409,8 +409,11 @@ def test_phone_layout(browser: Browser, served: Served, shots: Path, dark: bool)
         _open(page, served)
         _send(page, "Say hi in **bold**.", 24)
         expect(page.locator("#chat-stats")).to_contain_text("24 tokens", timeout=60_000)
-        # Nothing wider than the phone's screen.
+        # Nothing wider than the phone's screen, on any tab.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for name in ("Images", "Speech", "Embeddings", "Chat"):
+            page.get_by_role("tab", name=name).click()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert (background == "rgb(21, 23, 28)") is dark
         page.screenshot(path=shots / f"playground-phone-{'dark' if dark else 'light'}.png")
