@@ -97,12 +97,13 @@ def include_usage(fields: GenerationFields) -> bool:
     return bool(fields.stream_options and fields.stream_options.include_usage)
 
 
-def usage_dict(usage: pb.Usage) -> dict[str, int]:
-    """OpenAI's usage object."""
+def usage_dict(usage: pb.Usage) -> dict[str, Any]:
+    """OpenAI's usage object, with how many prompt tokens came from the cache."""
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
 
 

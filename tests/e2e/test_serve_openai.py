@@ -76,6 +76,23 @@ def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
     assert same.choices[0].message.content == text
 
 
+def test_a_repeated_prompt_reports_cached_tokens(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "Cache me: " + "one two three four " * 8}]
+    ask = {"model": MODEL, "messages": messages, "max_tokens": 4, "temperature": 0}
+    first = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+    again = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+    stream = client.chat.completions.create(
+        **ask, stream=True, stream_options={"include_usage": True}
+    )  # type: ignore[call-overload]
+    usage = [first.usage, again.usage, list(stream)[-1].usage]
+    details = [u.prompt_tokens_details for u in usage if u is not None]
+    cached = [d.cached_tokens for d in details if d is not None]
+    assert again.usage is not None and len(cached) == 3
+    whole = again.usage.prompt_tokens - 1  # all but the last token, which must be evaluated
+    assert cached[0] < whole  # at most the chat template's opening, shared with earlier tests
+    assert cached[1:] == [whole, whole]
+
+
 def test_raw_stream_ends_with_done(served: Served) -> None:
     body = {
         "model": MODEL,

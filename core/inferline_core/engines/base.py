@@ -155,6 +155,7 @@ class Finish:
     reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # prompt tokens reused from an earlier request's KV cache
 
 
 GenerationEvent = TextDelta | ToolCallDelta | Finish

@@ -6,8 +6,9 @@ One thread owns the context. Requests (sequences) join and leave between steps; 
 prompt is prefilled in chunks that share the step's batch with the running sequences, so it
 never stalls them for long. Each sequence has its own sampler chain (its temperature, top-k/p,
 min-p, penalties, logit bias, seed and grammar; see ``llama_sampler``) and its own TokenStream,
-so what it answers does not depend on who else runs beside it. A finished or cancelled sequence frees its KV cells
-and its slot at once.
+so what it answers does not depend on who else runs beside it. A finished or cancelled sequence frees its
+slot at once and leaves its KV cells for the next request that shares their prefix
+(``llama_slots``); a failed one leaves nothing.
 
 Nothing waits forever: a failure in a step (a failed decode, a sampler that raises) fails the
 sequences of that step with EngineFailed, logs the traceback once and the loop goes on; the
@@ -49,6 +50,7 @@ from inferline_core.engines.llama_cpp import (
     with_tool_calls,
 )
 from inferline_core.engines.llama_sampler import sampler_chain
+from inferline_core.engines.llama_slots import SlotCache
 from inferline_core.engines.token_stream import TokenStream
 from inferline_core.engines.vision import MARKER as VISION_MARKER
 from inferline_core.engines.vision import VisionEncoder, VisionPrompt
@@ -59,6 +61,7 @@ BATCH = 512  # tokens per decode step, prompts' chunks included
 PAUSE_AT = 32  # events a reader may lag behind before its sequence pauses
 IDLE_WAIT_S = 0.05  # how often a loop with only paused sequences looks again
 RELAY_POLL_S = 0.5  # how often a reader checks that the batch thread still runs
+CHUNK = 256  # prompt tokens per step while other sequences are decoding
 _END = object()
 
 
@@ -74,7 +77,7 @@ class _Sequence:
     left: threading.Event = field(default_factory=threading.Event)  # its reader stopped early
     media: VisionPrompt | None = None  # a prompt with images, evaluated by the projector
     slot: int = -1
-    fed: int = 0  # prompt tokens in the KV cache
+    fed: int = 0  # prompt tokens in the KV cache (from a cache, or evaluated)
     position: int = 0  # where the next token goes in the sequence
     last: int = -1  # the token to decode next, once the prompt is in
     row: int = -1  # this step's logits row
@@ -94,6 +97,13 @@ class _Sequence:
         """Whether its reader lags too far behind for it to take part in a step."""
         return self.events.qsize() >= PAUSE_AT
 
+    def evaluated(self) -> list[int]:
+        """The tokens its slot's KV cells hold, from position 0: the prompt as far as it went,
+        then each sampled token that was decoded (the last one sampled never is)."""
+        if self.fed < len(self.prompt):
+            return self.prompt[: self.fed]
+        return self.prompt + self.stream.produced[: self.position - len(self.prompt)]
+
 
 class BatchedLlamaEngine:
     """A GGUF text model serving ``parallel`` requests at once."""
@@ -104,8 +114,10 @@ class BatchedLlamaEngine:
         parallel: int,
         *,
         on_step: Callable[[int], None] | None = None,
+        chunk: int = CHUNK,
     ) -> None:
         self.parallel = parallel
+        self._chunk = chunk
         self._on_step = on_step  # hears each step's number of sequences (metrics)
         self._slot_context = settings.context_length or 4096
         self._text = llama_cpp.Llama(model_path=settings.path, vocab_only=True, verbose=False)
@@ -128,12 +140,17 @@ class BatchedLlamaEngine:
         params.n_batch = params.n_ubatch = BATCH
         params.n_seq_max = parallel
         params.kv_unified = True
+        # A sliding-window model keeps every position's cells, so a slot's cache can be reused
+        # from any position (llama.cpp otherwise drops what the window has passed).
+        params.swa_full = True
         params.n_threads = params.n_threads_batch = settings.threads
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
             llama_cpp.llama_model_free(self._model)
             raise ValueError("cannot create a llama.cpp context")
         self._memory = llama_cpp.llama_get_memory(self._ctx)
+        window = int(llama_cpp.llama_model_n_swa(self._model))
+        self._slots = SlotCache(self._memory, parallel, window=0 if params.swa_full else window)
         self._vision: VisionEncoder | None = None
         if settings.mmproj:
             gpu = settings.gpu_layers != 0
@@ -337,7 +354,11 @@ class BatchedLlamaEngine:
             if sequence.stopped:
                 self._finish(sequence)
                 continue
-            sequence.slot = next(slot for slot in range(self.parallel) if slot not in taken)
+            # Images and a prompt to score (every token's logits) cannot start from a cache.
+            fresh = sequence.media is not None or sequence.scoring
+            reusable = None if fresh else sequence.prompt
+            sequence.slot, sequence.fed = self._slots.claim(reusable, taken)
+            sequence.position = sequence.stream.cached = sequence.fed
             taken.add(sequence.slot)
             self._running.append(sequence)
 
@@ -363,7 +384,8 @@ class BatchedLlamaEngine:
         for sequence in decoding:
             sequence.row = self._add(sequence.last, sequence.position, sequence.slot, True)
             sequence.position += 1
-        budget = BATCH - len(decoding)
+        # Alone, a prompt takes the whole batch; beside running sequences, a chunk per step.
+        budget = min(BATCH - len(decoding), self._chunk if decoding else BATCH)
         for sequence in (s for s in self._running if s.fed < len(s.prompt) and not s.paused):
             chunk = sequence.prompt[sequence.fed : sequence.fed + budget]
             for offset, token in enumerate(chunk):
@@ -447,7 +469,7 @@ class BatchedLlamaEngine:
         """End a sequence: its last events, its KV cells and its slot freed. Its reader hears
         the end whatever happens here."""
         try:
-            self._free(sequence)
+            self._free(sequence, failed=error is not None)
             if error is None and not sequence.stopped:
                 for event in sequence.stream.finish():
                     sequence.events.put(event)
@@ -459,10 +481,13 @@ class BatchedLlamaEngine:
                 sequence.events.put(error)
             sequence.events.put(_END)
 
-    def _free(self, sequence: _Sequence) -> None:
+    def _free(self, sequence: _Sequence, *, failed: bool) -> None:
         if sequence.slot >= 0:
             slot, sequence.slot = sequence.slot, -1
-            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+            if failed or sequence.media is not None:
+                self._slots.forget(slot)
+            else:
+                self._slots.release(slot, sequence.evaluated())
         if sequence.sampler is not None:
             sampler, sequence.sampler = sequence.sampler, None
             llama_cpp.llama_sampler_free(sampler)

@@ -92,7 +92,13 @@ def shaped(
             reason = event.reason
             if shaper.calls and reason is not FinishReason.LENGTH:
                 reason = FinishReason.TOOL_CALLS
-            yield Finish(event.index, reason, event.prompt_tokens, event.completion_tokens)
+            yield Finish(
+                event.index,
+                reason,
+                event.prompt_tokens,
+                event.completion_tokens,
+                event.cached_tokens,
+            )
         else:
             yield event
 

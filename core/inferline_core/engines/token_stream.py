@@ -45,6 +45,7 @@ class TokenStream:
         self.produced: list[int] = []
         self.reason = FinishReason.LENGTH
         self.done = budget <= 0
+        self.cached = 0  # prompt tokens whose KV cells came from an earlier request
 
     def feed(self, token: int) -> list[GenerationEvent]:
         """The events for one sampled token."""
@@ -69,4 +70,7 @@ class TokenStream:
         """What was held back, then how the choice ended."""
         tail = self._matcher.feed(self._decoder.decode(b"", final=True)) + self._matcher.flush()
         events: list[GenerationEvent] = [TextDelta(self.index, tail)] if tail else []
-        return [*events, Finish(self.index, self.reason, self._prompt_tokens, len(self.produced))]
+        return [
+            *events,
+            Finish(self.index, self.reason, self._prompt_tokens, len(self.produced), self.cached),
+        ]

@@ -101,11 +101,16 @@ def finish_pb(reason: FinishReason) -> pb.FinishReason:
 
 
 def usage_pb(finishes: list[Finish]) -> pb.Usage:
-    """Usage of a request: the prompt counted once, completion tokens summed over choices."""
+    """Usage of a request: the prompt counted once (with the first choice's reuse of a cache),
+    completion tokens summed over choices."""
     prompt = finishes[0].prompt_tokens if finishes else 0
+    cached = finishes[0].cached_tokens if finishes else 0
     completion = sum(finish.completion_tokens for finish in finishes)
     return pb.Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=cached,
     )
 
 

@@ -87,7 +87,7 @@ def usage_dict(usage: common_pb2.Usage) -> dict[str, Any]:
     """Usage in the Responses API's shape."""
     return {
         "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": usage.cached_tokens},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.total_tokens,
