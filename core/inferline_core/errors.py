@@ -30,6 +30,7 @@ from inferline_core.exceptions import (
     ModelLoadFailed,
     ModelNotFound,
     QueueFull,
+    ReaderStalled,
     ShuttingDown,
     WrongModelType,
 )
@@ -48,6 +49,7 @@ _TABLE: dict[type[CoreError], tuple[grpc.StatusCode, str]] = {
     ModelLoadFailed: (grpc.StatusCode.INTERNAL, "MODEL_LOAD_FAILED"),
     EngineFailed: (grpc.StatusCode.INTERNAL, "ENGINE_FAILED"),
     QueueFull: (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL"),
+    ReaderStalled: (grpc.StatusCode.DEADLINE_EXCEEDED, "READER_STALLED"),
     ShuttingDown: (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
 }
 
@@ -170,6 +172,7 @@ __all__ = [
     "ModelLoadFailed",
     "ModelNotFound",
     "QueueFull",
+    "ReaderStalled",
     "ShuttingDown",
     "WrongModelType",
     "grpc_errors",

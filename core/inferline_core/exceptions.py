@@ -60,6 +60,11 @@ class ShuttingDown(CoreError):
     """The server is stopping and takes no new work."""
 
 
+class ReaderStalled(CoreError):
+    """The client kept its stream open but read nothing for ``[core] stalled_reader_timeout_s``:
+    its request was cancelled."""
+
+
 class EngineFailed(CoreError):
     """A model's library failed while serving a request (a failed decode, a pipeline that
     raised): the server's fault. The engine has logged the traceback once; the client sees a
@@ -77,6 +82,7 @@ __all__ = [
     "ModelLoadFailed",
     "ModelNotFound",
     "QueueFull",
+    "ReaderStalled",
     "ShuttingDown",
     "WrongModelType",
 ]

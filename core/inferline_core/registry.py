@@ -29,7 +29,7 @@ from inferline_core.engines.base import Embedder, Engine, Painter, TextGenerator
 from inferline_core.exceptions import ModelLoadFailed, ModelNotFound, WrongModelType
 from inferline_core.loaders import Loader
 from inferline_core.metrics import ModelSnapshot
-from inferline_core.scheduler import ModelWorker, Unwatched, Watch
+from inferline_core.scheduler import STALL_S, STREAM_BUFFER, ModelWorker, Unwatched, Watch
 
 log = logging.getLogger(__name__)
 REAP_INTERVAL_S = 0.5
@@ -120,9 +120,12 @@ class Registry:
         clock: Callable[[], float] = time.monotonic,
         watch: Callable[[str, str], Watch] = unwatched,
         on_load: Callable[[str, float], None] = lambda model, seconds: None,
+        stream_buffer: int = STREAM_BUFFER,
+        stall_s: float = STALL_S,
     ) -> None:
         """``watch(model, kind)`` makes each job's watch; ``on_load`` hears load times."""
         self._watch = watch
+        self._stream_buffer, self._stall_s = stream_buffer, stall_s
         self._on_load = on_load
         self._entries = {name: Entry(name, config) for name, config in models.items()}
         self._loader = loader
@@ -308,7 +311,13 @@ class Registry:
                     log.exception("loading %s failed", entry.id)
                     raise failure from None
                 threads = int(getattr(entry.engine, "parallel", 1))
-                entry.worker = ModelWorker(entry.id, self._max_queue, threads=threads)
+                entry.worker = ModelWorker(
+                    entry.id,
+                    self._max_queue,
+                    threads=threads,
+                    buffer=self._stream_buffer,
+                    stall_s=self._stall_s,
+                )
                 entry.state, entry.error = State.LOADED, ""
                 entry.size = size
                 self._on_load(entry.id, time.perf_counter() - started)

@@ -3,7 +3,10 @@
 A llama.cpp context must never be used by two threads at once, and the event loop must never
 block on a model: each model gets one dedicated thread that runs jobs one after another. A job
 is a callable that produces events in that thread; the events travel back to the event loop
-through an asyncio.Queue. A job's cancel flag is checked by the engine once per token; a job
+through an asyncio.Queue that holds at most ``buffer`` events: a request whose reader stops
+(a client that stays connected but reads nothing) pauses its model thread rather than making
+the core buffer the whole answer, and after ``stall_s`` seconds without room the job is
+cancelled, gives its model back and leaves ReaderStalled for the reader, should it return. A job's cancel flag is checked by the engine once per token; a job
 cancelled while still waiting is skipped. Each job carries a watch (metrics and spans) that
 hears when it is refused, starts, yields an event and ends.
 """
@@ -17,11 +20,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-from inferline_core.exceptions import QueueFull, ShuttingDown
+from inferline_core.exceptions import QueueFull, ReaderStalled, ShuttingDown
 
 log = logging.getLogger(__name__)
 E = TypeVar("E")
 _END = object()
+STREAM_BUFFER = 64  # events a job may have waiting for its reader
+STALL_S = 60.0  # how long a job waits for its reader to make room before it is cancelled
 
 
 class Watch(Protocol):
@@ -53,17 +58,41 @@ class Job(Generic[E]):
     """One request's work on a model, and the stream of its events back to the event loop."""
 
     def __init__(
-        self, work: Callable[[threading.Event], Iterator[E]], watch: Watch | None = None
+        self,
+        work: Callable[[threading.Event], Iterator[E]],
+        watch: Watch | None = None,
+        *,
+        buffer: int = STREAM_BUFFER,
+        stall_s: float = STALL_S,
     ) -> None:
         self.work = work
         self.watch = watch or Unwatched()
         self.cancel = threading.Event()
+        self.stalled = False  # cancelled because its reader made no room for stall_s
+        self.on_stall: Callable[[], None] = lambda: None  # called on the event loop
         self._loop = asyncio.get_running_loop()
         self._events: asyncio.Queue[object] = asyncio.Queue()
+        self._room = threading.Semaphore(buffer)  # one per event the reader may lag behind
+        self._stall_s = stall_s
 
     def push(self, item: object) -> None:
-        """Called from the worker thread: hand an event (or an exception, or the end) over."""
+        """Called from the worker thread: hand an exception or the end over (never waits)."""
         self._loop.call_soon_threadsafe(self._events.put_nowait, item)
+
+    def push_event(self, event: object) -> bool:
+        """Called from the worker thread: hand an event over once the reader has room; False
+        (and the job cancelled) when it made none for ``stall_s`` seconds."""
+        if self._room.acquire(timeout=self._stall_s):
+            self.push(event)
+            return True
+        self.stalled = True
+        self.cancel.set()
+        log.warning("a reader made no room for %.0f s; its request is cancelled", self._stall_s)
+        self.push(
+            ReaderStalled(f"the client read nothing for {self._stall_s:.0f} s; request cancelled")
+        )
+        self._loop.call_soon_threadsafe(self.on_stall)
+        return False
 
     def run(self) -> None:
         """Called from the worker thread: run the work, pushing every event, then the end."""
@@ -73,8 +102,7 @@ class Job(Generic[E]):
             if not self.cancel.is_set():
                 for event in self.work(self.cancel):
                     self.watch.event(event)
-                    self.push(event)
-                    if self.cancel.is_set():
+                    if not self.push_event(event) or self.cancel.is_set():
                         break
             if self.cancel.is_set():
                 outcome = "cancelled"
@@ -94,6 +122,7 @@ class Job(Generic[E]):
                     return
                 if isinstance(item, Exception):
                     raise item
+                self._room.release()
                 yield item  # type: ignore[misc]
         finally:
             self.cancel.set()
@@ -106,9 +135,18 @@ class ModelWorker:
     place back at once, rather than when the worker reaches it.
     """
 
-    def __init__(self, name: str, max_queue: int, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_queue: int,
+        *,
+        threads: int = 1,
+        buffer: int = STREAM_BUFFER,
+        stall_s: float = STALL_S,
+    ) -> None:
         self.name = name
         self._max_queue = max_queue
+        self._buffer, self._stall_s = buffer, stall_s
         self._waiting: deque[Job[Any]] = deque()
         self._ready = threading.Condition()
         self._closing = False
@@ -137,7 +175,7 @@ class ModelWorker:
         self, work: Callable[[threading.Event], Iterator[E]], watch: Watch | None = None
     ) -> Job[E]:
         """Queue work; raise QueueFull at once when the queue is full."""
-        job: Job[E] = Job(work, watch)
+        job: Job[E] = Job(work, watch, buffer=self._buffer, stall_s=self._stall_s)
         with self._ready:
             if self._closing:
                 job.watch.refused()

@@ -88,6 +88,8 @@ class CoreServer:
             keep_alive=parse_duration(core.keep_alive),
             watch=telemetry.job if watched else unwatched,
             on_load=lambda model, seconds: load_time.labels(model).observe(seconds),
+            stream_buffer=core.stream_buffer,
+            stall_s=core.stalled_reader_timeout_s,
         )
         self.metrics.watch_models(self.registry.snapshot)
         self._metrics_server: WSGIServer | None = None

@@ -146,6 +146,11 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     # Where `inferline pull` and PullModel download from: a Hugging Face-compatible hub.
     hub_endpoint: str = "https://huggingface.co"
     max_queue: int = 16
+    # A request's answer waits for its reader in a buffer of this many chunks; when it is full
+    # generation pauses, and after stalled_reader_timeout_s seconds without room the request
+    # is cancelled (a client that stays connected but stops reading holds nothing for long).
+    stream_buffer: Annotated[int, msgspec.Meta(ge=1)] = 64
+    stalled_reader_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     drain_seconds: float = 10.0
     # Load the default model of each kind at start; the gRPC health service reports NOT_SERVING
     # until they have loaded (a Kubernetes readiness probe then waits for them).

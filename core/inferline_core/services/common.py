@@ -181,6 +181,7 @@ def leased_events(
         lease.release()
 
     context.add_done_callback(rpc_done)
+    job.on_stall = lease.release  # a stalled reader holds no model
 
     async def events() -> AsyncIterator[E]:
         try:
