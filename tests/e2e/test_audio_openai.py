@@ -163,3 +163,21 @@ def test_english_only_model_does_not_list_translation(client: openai.OpenAI) -> 
     listed = {m.id: getattr(m, "capabilities", None) for m in client.models.list().data}
     assert listed[ENGLISH_SPEECH_MODEL_ID] == ["transcription"]
     assert "translation" in listed["whisper-base"]
+
+
+def test_stream_and_include_are_refused_by_name(
+    client: openai.OpenAI, speech: dict[str, bytes]
+) -> None:
+    """Not served yet, so a 400 naming the field, never a silent non-streamed answer."""
+    with pytest.raises(openai.BadRequestError) as streamed:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("fox.wav", speech["en"]), stream=True
+        )
+    assert streamed.value.param == "stream"
+    with pytest.raises(openai.BadRequestError) as included:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=("fox.wav", speech["en"]),
+            include=["logprobs"],
+        )
+    assert included.value.param == "include[]"

@@ -4,12 +4,16 @@ Nexa's completions shape."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import math
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from PIL import Image
 
 from tests.e2e.conftest import MODEL
 from tests.e2e.serve import Served, serve
@@ -176,3 +180,55 @@ def test_unset_sampling_follows_openai_defaults(client: openai.OpenAI) -> None:
     assert unset == text(temperature=1, top_p=1, extra_body={"top_k": 0, "min_p": 0})
     llama_cpp = {"temperature": 0.8, "top_p": 0.95, "extra_body": {"top_k": 40, "min_p": 0.05}}
     assert unset != text(**llama_cpp)
+
+
+STRICT_TOOL: dict[str, object] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "strict": True,
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_strict_tools_are_enforced_when_forced_and_refused_in_auto(client: openai.OpenAI) -> None:
+    hi = [{"role": "user", "content": "weather?"}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=hi,  # type: ignore[arg-type]
+            tools=[STRICT_TOOL],  # type: ignore[list-item]
+            max_tokens=40,
+        )
+    assert raised.value.param == "tools[0].function.strict"
+    forced = client.chat.completions.create(
+        model=MODEL,
+        messages=hi,  # type: ignore[arg-type]
+        tools=[STRICT_TOOL],  # type: ignore[list-item]
+        tool_choice="required",
+        max_tokens=200,
+        seed=1,
+    )
+    calls = forced.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "get_weather"  # type: ignore[union-attr]
+    assert set(json.loads(calls[0].function.arguments)) == {"city"}  # type: ignore[union-attr]
+
+
+def test_image_detail_is_checked(client: openai.OpenAI) -> None:
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    part = {"type": "image_url", "image_url": {"url": url, "detail": "x"}}
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [part]}],  # type: ignore[list-item]
+            max_tokens=2,
+        )
+    assert raised.value.param == "messages[0].content[0].image_url.detail"

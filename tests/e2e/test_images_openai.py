@@ -133,7 +133,8 @@ def test_nexa_txt2img_and_img2img(painted: Served, workdir: Path) -> None:
         json={**body, "image_path": str(inside), "sample_steps": 4},
         timeout=60,
     )
-    assert _png(base64.b64decode(edited.json()["data"][0]["base64"])).size == (64, 80)
+    # width and height are honoured: the 64x80 photo comes back at the 64x64 asked for.
+    assert _png(base64.b64decode(edited.json()["data"][0]["base64"])).size == (64, 64)
     outside = workdir / "elsewhere.png"
     outside.write_bytes(_source())
     for path in (str(outside), str(workdir / "allowed" / ".." / "elsewhere.png"), "/etc/passwd"):
@@ -184,3 +185,142 @@ def test_stored_images_expire(tmp_path: Path) -> None:
     files.prune()
     assert not list(tmp_path.iterdir())
     assert files.path("../" + name) is None
+
+
+def _decoded(result: Any) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json or "")))
+    image.load()
+    return image
+
+
+def test_output_format_jpeg_and_webp(sdk: openai.OpenAI, painted: Served) -> None:
+    for output_format, kind in (("jpeg", "JPEG"), ("webp", "WEBP")):
+        result = sdk.images.generate(
+            prompt="a red boat",
+            size="64x64",
+            response_format="b64_json",
+            output_format=output_format,  # type: ignore[arg-type]
+            output_compression=80,
+            extra_body=FAST,
+        )
+        assert _decoded(result).format == kind
+    url = sdk.images.generate(prompt="a boat", size="64x64", output_format="jpeg", extra_body=FAST)
+    stored = httpx.get(url.data[0].url or "")
+    assert stored.headers["content-type"] == "image/jpeg" and stored.content[:2] == b"\xff\xd8"
+    edited = sdk.images.edit(
+        image=("in.png", _source(), "image/png"),
+        prompt="a boat",
+        response_format="b64_json",
+        output_format="webp",
+        extra_body={"steps": 2, "strength": 1.0},
+    )
+    assert _decoded(edited).format == "WEBP"
+
+
+def test_transparent_mask_area_is_edited_and_only_it(sdk: openai.OpenAI) -> None:
+    """OpenAI's masks: transparent pixels may change, opaque ones stay."""
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 32, 64))  # the left half is transparent: edit it
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    result = sdk.images.edit(
+        image=("in.png", _source((64, 64)), "image/png"),
+        mask=("mask.png", out.getvalue(), "image/png"),
+        prompt="a dog",
+        response_format="b64_json",
+        extra_body={"steps": 2, "strength": 1.0, "seed": 5},
+    )
+    image = _decoded(result).convert("RGB")
+    red = (200, 40, 40)
+    left = [image.getpixel((x, y)) for x in range(32) for y in range(64)]
+    right = [image.getpixel((x, y)) for x in range(32, 64) for y in range(64)]
+    assert all(pixel == red for pixel in right)
+    assert sum(pixel != red for pixel in left) > len(left) // 2
+
+
+def test_edit_size_and_nexa_img2img_size_are_honoured(
+    sdk: openai.OpenAI, painted: Served, workdir: Path
+) -> None:
+    edited = sdk.images.edit(
+        image=("in.png", _source(), "image/png"),
+        prompt="a boat",
+        size="96x64",  # type: ignore[arg-type]
+        response_format="b64_json",
+        extra_body={"steps": 2, "strength": 1.0},
+    )
+    assert _decoded(edited).size == (96, 64)
+    photo = workdir / "allowed" / "sized.png"
+    photo.write_bytes(_source((64, 80)))
+    body = {"prompt": "a field", "image_path": str(photo), "width": 96, "height": 72}
+    nexa = httpx.post(
+        painted.base_url + "/v1/img2img", json={**body, "sample_steps": 2}, timeout=60
+    ).json()
+    assert _png(base64.b64decode(nexa["data"][0]["base64"])).size == (96, 72)
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"style": "vivid"}, "style"),
+        ({"quality": "hd"}, "quality"),
+        ({"stream": "true"}, "stream"),
+        ({"background": "transparent"}, "background"),
+        ({"output_format": "gif"}, "output_format"),
+        ({"output_compression": "50"}, "output_compression"),
+    ],
+)
+def test_edit_fields_not_served_are_400(
+    painted: Served, fields: dict[str, str], param: str
+) -> None:
+    response = httpx.post(
+        painted.base_url + "/v1/images/edits",
+        files={"image": ("in.png", _source(), "image/png")},
+        data={"prompt": "x", "steps": "2", **fields},
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_several_images_in_an_edit_are_400(painted: Served) -> None:
+    response = httpx.post(
+        painted.base_url + "/v1/images/edits",
+        files=[
+            ("image[]", ("a.png", _source(), "image/png")),
+            ("image[]", ("b.png", _source(), "image/png")),
+        ],
+        data={"prompt": "x"},
+        timeout=60,
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "image[]"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"stream": True}, "stream"),
+        ({"background": "transparent"}, "background"),
+        ({"output_compression": 50}, "output_compression"),
+        ({"partial_images": 2}, "partial_images"),
+    ],
+)
+def test_generation_fields_not_served_are_400(
+    painted: Served, body: dict[str, Any], param: str
+) -> None:
+    response = httpx.post(
+        painted.base_url + "/v1/images/generations",
+        json={"prompt": "x", **FAST, **body},
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_scheduler_is_honoured_on_edits(painted: Served) -> None:
+    response = httpx.post(
+        painted.base_url + "/v1/images/edits",
+        files={"image": ("in.png", _source(), "image/png")},
+        data={"prompt": "x", "steps": "2", "strength": "1.0", "scheduler": "no-such"},
+        timeout=60,
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "scheduler"

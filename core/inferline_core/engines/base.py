@@ -311,6 +311,8 @@ class ImageSpec:
     image: bytes | None = None
     mask: bytes | None = None
     strength: float | None = None
+    output_format: str = "png"  # png | jpeg | webp
+    quality: int = 100  # JPEG and WebP, 0 to 100
 
 
 @dataclass(frozen=True)
@@ -324,10 +326,11 @@ class ImageProgress:
 
 @dataclass(frozen=True)
 class MadeImage:
-    """A finished image, PNG encoded, and the seed that made it."""
+    """A finished image, encoded as asked (PNG by default), and the seed that made it."""
 
-    png: bytes
+    data: bytes
     seed: int
+    mime_type: str = "image/png"
 
 
 ImageEvent = ImageProgress | MadeImage

@@ -63,10 +63,32 @@ def _side(pixels: int) -> int:
     return max(MIN_SIDE, pixels - pixels % 8)
 
 
-def _png(image: Any) -> bytes:
+def encode(image: Any, spec: ImageSpec, seed: int) -> MadeImage:
+    """The image in the format the request asked for (``quality`` for JPEG and WebP)."""
     out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    if spec.output_format == "png":
+        image.save(out, format="PNG")
+    else:
+        image.convert("RGB").save(out, format=spec.output_format.upper(), quality=spec.quality)
+    return MadeImage(out.getvalue(), seed, f"image/{spec.output_format}")
+
+
+def _mask(data: bytes) -> Any:
+    """The inpainting mask, white where the image may change. A mask with an alpha channel
+    is read as OpenAI reads it (transparent changes); one without, as greyscale."""
+    from PIL import ImageOps
+
+    mask = _open_image(data, "mask")
+    if "A" in mask.getbands() or "transparency" in mask.info:
+        return ImageOps.invert(mask.convert("RGBA").getchannel("A"))
+    return mask.convert("L")
+
+
+def _keep_unmasked(image: Any, source: Any, mask: Any) -> Any:
+    """The painted image where the mask is white, the source everywhere else."""
+    from PIL import Image
+
+    return Image.composite(image.convert("RGB"), source.resize(image.size), mask.resize(image.size))
 
 
 class DiffusionEngine:
@@ -146,7 +168,10 @@ class DiffusionEngine:
         """Progress after every denoising step, then each image as PNG."""
         width, height, steps = self._check(spec)
         source = _open_image(spec.image, "image").convert("RGB") if spec.image else None
-        mask = _open_image(spec.mask, "mask").convert("L") if spec.mask else None
+        mask = _mask(spec.mask) if spec.mask else None
+        # An edit keeps its image's size unless the request sets one.
+        if source is not None:
+            out_size = (spec.width or source.width, spec.height or source.height)
         kind = "inpaint" if mask is not None else "edit" if source is not None else "text"
         pipeline = self._pipeline(kind)
         if spec.scheduler:
@@ -158,9 +183,11 @@ class DiffusionEngine:
             image = yield from self._run(pipeline, arguments, index, cancel)
             if image is None:
                 return
-            if source is not None and image.size != source.size:
-                image = image.resize(source.size)
-            yield MadeImage(_png(image), seed)
+            if source is not None and image.size != out_size:
+                image = image.resize(out_size)
+            if mask is not None:  # outside the mask the result is the source, pixel for pixel
+                image = _keep_unmasked(image, source, mask)
+            yield encode(image, spec, seed)
 
     def _arguments(
         self,
@@ -184,7 +211,7 @@ class DiffusionEngine:
             arguments["guidance_scale"] = spec.guidance
         if source is None:
             return arguments | {"width": width, "height": height}
-        size = (_side(source.width), _side(source.height))
+        size = (_side(spec.width or source.width), _side(spec.height or source.height))
         arguments |= {"image": source.resize(size), "strength": spec.strength or 0.8}
         if mask is not None:
             arguments |= {"mask_image": mask.resize(size), "width": size[0], "height": size[1]}

@@ -16,6 +16,12 @@ from inferline_core.registry import Registry
 from inferline_core.services import common
 
 MAX_IMAGES = 10
+_FORMATS = {
+    pb.IMAGE_FORMAT_UNSPECIFIED: "png",
+    pb.IMAGE_FORMAT_PNG: "png",
+    pb.IMAGE_FORMAT_JPEG: "jpeg",
+    pb.IMAGE_FORMAT_WEBP: "webp",
+}
 
 
 def _spec(prompt: str, params: pb.DiffusionParams, **edit: Any) -> ImageSpec:
@@ -30,6 +36,12 @@ def _spec(prompt: str, params: pb.DiffusionParams, **edit: Any) -> ImageSpec:
     def value(name: str) -> Any:
         return getattr(params, name) if params.HasField(name) else None
 
+    quality = value("output_compression")
+    if quality is not None and not 0 <= quality <= 100:
+        raise InvalidArgument(
+            "output_compression must be from 0 to 100", param="output_compression"
+        )
+
     return ImageSpec(
         prompt=prompt,
         negative_prompt=params.negative_prompt,
@@ -40,6 +52,8 @@ def _spec(prompt: str, params: pb.DiffusionParams, **edit: Any) -> ImageSpec:
         seed=value("seed"),
         n=params.n or 1,
         scheduler=params.scheduler,
+        output_format=_FORMATS[params.output_format],
+        quality=100 if quality is None else quality,
         **edit,
     )
 
@@ -61,7 +75,7 @@ def _edit_spec(request: pb.EditImageRequest) -> ImageSpec:
 
 def _image_pb(made: MadeImage) -> pb.GeneratedImage:
     return pb.GeneratedImage(
-        image=common_pb2.Image(data=made.png, mime_type="image/png"), seed=made.seed
+        image=common_pb2.Image(data=made.data, mime_type=made.mime_type), seed=made.seed
     )
 
 

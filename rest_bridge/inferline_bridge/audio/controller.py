@@ -29,6 +29,14 @@ async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeReques
         raise APIError(
             400, "file is required: the audio file, as a multipart file field", param="file"
         )
+    if str(form.get("stream") or "false").lower() not in ("false", "0"):
+        raise APIError(
+            400,
+            "streamed transcripts are not supported yet; send the request without stream",
+            param="stream",
+        )
+    if form.getall("include[]", []) or form.getall("include", []):
+        raise APIError(400, "include (logprobs) is not supported", param="include[]")
     response_format = str(form.get("response_format") or "json")
     if response_format not in formats.FORMATS:
         raise APIError(

@@ -47,6 +47,21 @@ def _reject_unsupported(request: ChatCompletionRequest) -> None:
             raise APIError(400, f"{name} is not supported by this server: {hint}", param=name)
     if request.modalities is not None and request.modalities != ["text"]:
         raise APIError(400, 'modalities: only ["text"] output is supported', param="modalities")
+    if request.tool_choice in (None, "auto"):
+        # A forced call's arguments follow its schema (a grammar in the core); a call the
+        # model makes on its own is parsed, not constrained, so strict cannot be promised.
+        for index, tool in enumerate(request.tools or ()):
+            if tool.function.strict:
+                raise APIError(
+                    400,
+                    "strict arguments are enforced only when a call is forced: set tool_choice"
+                    " to 'required' or to this function, or leave strict out",
+                    param=f"tools[{index}].function.strict",
+                )
+    for index, position, part in image_parts(request):
+        if part.image_url.detail not in (None, "auto", "low", "high"):
+            param = f"messages[{index}].content[{position}].image_url.detail"
+            raise APIError(400, "detail must be auto, low or high", param=param)
     if request.logprobs is not None and not isinstance(request.logprobs, bool):
         raise APIError(400, "logprobs must be a boolean", param="logprobs")
 

@@ -16,6 +16,8 @@ class ImageURL(msgspec.Struct, kw_only=True):
 
     url: str | None = None
     path: str | None = None
+    # OpenAI's resolution hint (auto, low, high); the vision projector sees every image at its
+    # own input size, whichever is asked.
     detail: str | None = None
 
 

@@ -17,7 +17,7 @@ from inferline_bridge.calls import decode, form_number, unless_disconnected
 from inferline_bridge.chat.images import read_local
 from inferline_bridge.errors import APIError
 from inferline_bridge.images import translate
-from inferline_bridge.images.files import ROUTE, ImageFiles
+from inferline_bridge.images.files import MEDIA_TYPES, ROUTE, ImageFiles
 from inferline_bridge.images.wire import GenerationRequest, NexaImageRequest
 from inferline_bridge.settings import BridgeSettings
 
@@ -64,16 +64,26 @@ class ImagesController(Controller):
         client: NamedDependency[AsyncClient],
         files: NamedDependency[ImageFiles],
     ) -> Response[Any]:
-        """A changed image; a mask (white changes) inpaints."""
+        """A changed image; a mask inpaints where it is transparent, as on OpenAI."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise APIError(400, "send the image as multipart/form-data with an 'image' field")
         form = await request.form()
         response_format = str(form.get("response_format") or "url")
         if response_format not in FORMATS:
             raise APIError(400, "response_format must be url or b64_json", param="response_format")
+        if len([*form.getall("image", []), *form.getall("image[]", [])]) > 1:
+            raise APIError(400, "edit one image per request", param="image[]")
         image = await _file(form, "image")
         if image is None:
             raise APIError(400, "image is required: a multipart file field", param="image")
+        translate.check_style(form.get("quality"), form.get("style"))
+        outputs = translate.output(
+            form.get("output_format") or None,
+            form_number(form, "output_compression", int),
+            form.get("background") or None,
+            form.get("stream"),
+            form_number(form, "partial_images", int),
+        )
         call = translate.edit_pb(
             str(form.get("model") or ""),
             str(form.get("prompt") or ""),
@@ -86,6 +96,8 @@ class ImagesController(Controller):
                 guidance_scale=form_number(form, "guidance_scale", float),
                 seed=form_number(form, "seed", int, bits=64),
                 negative_prompt=form.get("negative_prompt") or None,
+                scheduler=form.get("scheduler") or None,
+                **outputs,
             ),
             form_number(form, "strength", float),
         )
@@ -150,4 +162,5 @@ class ImagesController(Controller):
         path = files.path(name)
         if path is None:
             raise APIError(404, "no such image, or it has expired", code="image_not_found")
-        return File(path=path, media_type="image/png", content_disposition_type="inline")
+        media_type = MEDIA_TYPES[path.suffix.removeprefix(".")]
+        return File(path=path, media_type=media_type, content_disposition_type="inline")

@@ -8,8 +8,9 @@ import time
 import uuid
 from pathlib import Path
 
-_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
+_NAME = re.compile(r"^[0-9a-f]{32}\.(png|jpeg|webp)$")
 ROUTE = "/v1/images/files"
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 class ImageFiles:
@@ -19,12 +20,13 @@ class ImageFiles:
         self._folder = folder
         self._ttl = ttl_s
 
-    def save(self, png: bytes) -> str:
-        """Store a PNG; return its file name."""
+    def save(self, data: bytes, mime_type: str = "image/png") -> str:
+        """Store an image (PNG, JPEG or WebP); return its file name."""
         self._folder.mkdir(parents=True, exist_ok=True)
         self.prune()
-        name = f"{uuid.uuid4().hex}.png"
-        (self._folder / name).write_bytes(png)
+        suffix = mime_type.removeprefix("image/")
+        name = f"{uuid.uuid4().hex}.{suffix if suffix in MEDIA_TYPES else 'png'}"
+        (self._folder / name).write_bytes(data)
         return name
 
     def path(self, name: str) -> Path | None:
@@ -39,6 +41,6 @@ class ImageFiles:
     def prune(self) -> None:
         """Delete expired images."""
         cutoff = time.time() - self._ttl
-        for path in self._folder.glob("*.png"):
+        for path in self._folder.glob("*.*"):
             if _NAME.match(path.name) and path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)

@@ -46,12 +46,59 @@ def params(
     return out
 
 
-def generation_pb(request: GenerationRequest) -> pb.GenerateImageRequest:
-    """The GenerateImageRequest for an OpenAI generations body."""
-    if request.quality not in DEFAULT_QUALITIES:
+_OUTPUT_FORMATS = {
+    None: pb.IMAGE_FORMAT_UNSPECIFIED,
+    "png": pb.IMAGE_FORMAT_PNG,
+    "jpeg": pb.IMAGE_FORMAT_JPEG,
+    "webp": pb.IMAGE_FORMAT_WEBP,
+}
+
+
+def check_style(quality: Any, style: Any) -> None:
+    """quality and style are OpenAI-model settings a diffusion model has no notion of."""
+    if quality not in DEFAULT_QUALITIES:
         raise APIError(400, "quality is not supported by diffusion models here", param="quality")
-    if request.style is not None:
+    if style not in (None, ""):
         raise APIError(400, "style is not supported by diffusion models here", param="style")
+
+
+def output(
+    output_format: Any = None,
+    output_compression: int | None = None,
+    background: Any = None,
+    stream: Any = None,
+    partial_images: int | None = None,
+) -> dict[str, Any]:
+    """The output fields of OpenAI's image requests, as DiffusionParams fields, or a 400."""
+    if output_format not in _OUTPUT_FORMATS:
+        raise APIError(400, "output_format must be png, jpeg or webp", param="output_format")
+    if output_compression is not None and output_format not in ("jpeg", "webp"):
+        raise APIError(
+            400, "output_compression applies to jpeg and webp output", param="output_compression"
+        )
+    if background == "transparent":
+        raise APIError(400, "the diffusion models here paint opaque images", param="background")
+    if stream not in (None, False, "false", ""):
+        raise APIError(400, "streamed (partial) images are not supported", param="stream")
+    if partial_images:
+        raise APIError(400, "partial images are not supported", param="partial_images")
+    return {
+        "output_format": _OUTPUT_FORMATS[output_format],
+        "output_compression": output_compression,
+    }
+
+
+def generation_pb(request: GenerationRequest) -> pb.GenerateImageRequest:
+    """The GenerateImageRequest for an OpenAI generations body (``moderation`` is accepted:
+    no moderation runs here)."""
+    check_style(request.quality, request.style)
+    outputs = output(
+        request.output_format,
+        request.output_compression,
+        request.background,
+        request.stream,
+        request.partial_images,
+    )
     return pb.GenerateImageRequest(
         model=request.model,
         prompt=request.prompt,
@@ -63,6 +110,7 @@ def generation_pb(request: GenerationRequest) -> pb.GenerateImageRequest:
             seed=request.seed,
             negative_prompt=request.negative_prompt,
             scheduler=request.scheduler,
+            **outputs,
         ),
         user=request.user or "",
     )
@@ -110,7 +158,8 @@ def openai_dict(
         if response_format == "b64_json":
             data.append({"b64_json": base64.b64encode(item.image.data).decode()})
         else:
-            data.append({"url": f"{base_url}{ROUTE}/{files.save(item.image.data)}"})
+            name = files.save(item.image.data, item.image.mime_type)
+            data.append({"url": f"{base_url}{ROUTE}/{name}"})
     return {"created": created, "data": data}
 
 
@@ -121,7 +170,7 @@ def nexa_dict(images: Any, created: float, files: ImageFiles, base_url: str) -> 
         "data": [
             {
                 "base64": base64.b64encode(item.image.data).decode(),
-                "url": f"{base_url}{ROUTE}/{files.save(item.image.data)}",
+                "url": f"{base_url}{ROUTE}/{files.save(item.image.data, item.image.mime_type)}",
             }
             for item in images
         ],

@@ -21,6 +21,12 @@ class GenerationRequest(msgspec.Struct, kw_only=True):
     quality: str | None = None
     style: str | None = None
     user: str | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: Int32 | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    moderation: Literal["low", "auto"] | None = None
+    stream: bool | None = None
+    partial_images: Int32 | None = None
     # Diffusion extras.
     seed: Int64 | None = None
     negative_prompt: str | None = None

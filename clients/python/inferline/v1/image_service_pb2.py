@@ -26,31 +26,33 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from inferline.v1 import common_pb2 as inferline_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/image_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19inferline/v1/common.proto\"\xf0\x01\n\x0f\x44iffusionParams\x12\x17\n\x0fnegative_prompt\x18\x01 \x01(\t\x12\x12\n\x05width\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06height\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05steps\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x05 \x01(\x02H\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x04\x88\x01\x01\x12\t\n\x01n\x18\x07 \x01(\x05\x12\x11\n\tscheduler\x18\x08 \x01(\tB\x08\n\x06_widthB\t\n\x07_heightB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x07\n\x05_seed\"\xa1\x01\n\x14GenerateImageRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12-\n\x06params\x18\x03 \x01(\x0b\x32\x1d.inferline.v1.DiffusionParams\x12-\n\nkeep_alive\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04user\x18\x05 \x01(\t\"\x88\x02\n\x10\x45\x64itImageRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\"\n\x05image\x18\x03 \x01(\x0b\x32\x13.inferline.v1.Image\x12!\n\x04mask\x18\x04 \x01(\x0b\x32\x13.inferline.v1.Image\x12\x15\n\x08strength\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12-\n\x06params\x18\x06 \x01(\x0b\x32\x1d.inferline.v1.DiffusionParams\x12-\n\nkeep_alive\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04user\x18\x08 \x01(\tB\x0b\n\t_strength\"B\n\x0eGeneratedImage\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Image\x12\x0c\n\x04seed\x18\x02 \x01(\x03\"e\n\x15GenerateImageResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.inferline.v1.GeneratedImage\"a\n\x11\x45\x64itImageResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.inferline.v1.GeneratedImage\"K\n\x11\x44iffusionProgress\x12\x13\n\x0bimage_index\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x05\"\x91\x01\n\x1bGenerateImageStreamResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.DiffusionProgressH\x00\x12\x34\n\x05\x66inal\x18\x02 \x01(\x0b\x32#.inferline.v1.GenerateImageResponseH\x00\x42\x07\n\x05\x63hunk\"\x89\x01\n\x17\x45\x64itImageStreamResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.DiffusionProgressH\x00\x12\x30\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1f.inferline.v1.EditImageResponseH\x00\x42\x07\n\x05\x63hunk2\xfa\x02\n\x0cImageService\x12X\n\rGenerateImage\x12\".inferline.v1.GenerateImageRequest\x1a#.inferline.v1.GenerateImageResponse\x12\x66\n\x13GenerateImageStream\x12\".inferline.v1.GenerateImageRequest\x1a).inferline.v1.GenerateImageStreamResponse0\x01\x12L\n\tEditImage\x12\x1e.inferline.v1.EditImageRequest\x1a\x1f.inferline.v1.EditImageResponse\x12Z\n\x0f\x45\x64itImageStream\x12\x1e.inferline.v1.EditImageRequest\x1a%.inferline.v1.EditImageStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/image_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x19inferline/v1/common.proto\"\xda\x02\n\x0f\x44iffusionParams\x12\x17\n\x0fnegative_prompt\x18\x01 \x01(\t\x12\x12\n\x05width\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06height\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05steps\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x05 \x01(\x02H\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x06 \x01(\x03H\x04\x88\x01\x01\x12\t\n\x01n\x18\x07 \x01(\x05\x12\x11\n\tscheduler\x18\x08 \x01(\t\x12\x30\n\routput_format\x18\t \x01(\x0e\x32\x19.inferline.v1.ImageFormat\x12\x1f\n\x12output_compression\x18\n \x01(\x05H\x05\x88\x01\x01\x42\x08\n\x06_widthB\t\n\x07_heightB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x07\n\x05_seedB\x15\n\x13_output_compression\"\xa1\x01\n\x14GenerateImageRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12-\n\x06params\x18\x03 \x01(\x0b\x32\x1d.inferline.v1.DiffusionParams\x12-\n\nkeep_alive\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04user\x18\x05 \x01(\t\"\x88\x02\n\x10\x45\x64itImageRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\"\n\x05image\x18\x03 \x01(\x0b\x32\x13.inferline.v1.Image\x12!\n\x04mask\x18\x04 \x01(\x0b\x32\x13.inferline.v1.Image\x12\x15\n\x08strength\x18\x05 \x01(\x02H\x00\x88\x01\x01\x12-\n\x06params\x18\x06 \x01(\x0b\x32\x1d.inferline.v1.DiffusionParams\x12-\n\nkeep_alive\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04user\x18\x08 \x01(\tB\x0b\n\t_strength\"B\n\x0eGeneratedImage\x12\"\n\x05image\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Image\x12\x0c\n\x04seed\x18\x02 \x01(\x03\"e\n\x15GenerateImageResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.inferline.v1.GeneratedImage\"a\n\x11\x45\x64itImageResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.inferline.v1.GeneratedImage\"K\n\x11\x44iffusionProgress\x12\x13\n\x0bimage_index\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x03 \x01(\x05\"\x91\x01\n\x1bGenerateImageStreamResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.DiffusionProgressH\x00\x12\x34\n\x05\x66inal\x18\x02 \x01(\x0b\x32#.inferline.v1.GenerateImageResponseH\x00\x42\x07\n\x05\x63hunk\"\x89\x01\n\x17\x45\x64itImageStreamResponse\x12\x33\n\x08progress\x18\x01 \x01(\x0b\x32\x1f.inferline.v1.DiffusionProgressH\x00\x12\x30\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1f.inferline.v1.EditImageResponseH\x00\x42\x07\n\x05\x63hunk*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03\x32\xfa\x02\n\x0cImageService\x12X\n\rGenerateImage\x12\".inferline.v1.GenerateImageRequest\x1a#.inferline.v1.GenerateImageResponse\x12\x66\n\x13GenerateImageStream\x12\".inferline.v1.GenerateImageRequest\x1a).inferline.v1.GenerateImageStreamResponse0\x01\x12L\n\tEditImage\x12\x1e.inferline.v1.EditImageRequest\x1a\x1f.inferline.v1.EditImageResponse\x12Z\n\x0f\x45\x64itImageStream\x12\x1e.inferline.v1.EditImageRequest\x1a%.inferline.v1.EditImageStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inferline.v1.image_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_IMAGEFORMAT']._serialized_start=1524
+  _globals['_IMAGEFORMAT']._serialized_end=1635
   _globals['_DIFFUSIONPARAMS']._serialized_start=110
-  _globals['_DIFFUSIONPARAMS']._serialized_end=350
-  _globals['_GENERATEIMAGEREQUEST']._serialized_start=353
-  _globals['_GENERATEIMAGEREQUEST']._serialized_end=514
-  _globals['_EDITIMAGEREQUEST']._serialized_start=517
-  _globals['_EDITIMAGEREQUEST']._serialized_end=781
-  _globals['_GENERATEDIMAGE']._serialized_start=783
-  _globals['_GENERATEDIMAGE']._serialized_end=849
-  _globals['_GENERATEIMAGERESPONSE']._serialized_start=851
-  _globals['_GENERATEIMAGERESPONSE']._serialized_end=952
-  _globals['_EDITIMAGERESPONSE']._serialized_start=954
-  _globals['_EDITIMAGERESPONSE']._serialized_end=1051
-  _globals['_DIFFUSIONPROGRESS']._serialized_start=1053
-  _globals['_DIFFUSIONPROGRESS']._serialized_end=1128
-  _globals['_GENERATEIMAGESTREAMRESPONSE']._serialized_start=1131
-  _globals['_GENERATEIMAGESTREAMRESPONSE']._serialized_end=1276
-  _globals['_EDITIMAGESTREAMRESPONSE']._serialized_start=1279
-  _globals['_EDITIMAGESTREAMRESPONSE']._serialized_end=1416
-  _globals['_IMAGESERVICE']._serialized_start=1419
-  _globals['_IMAGESERVICE']._serialized_end=1797
+  _globals['_DIFFUSIONPARAMS']._serialized_end=456
+  _globals['_GENERATEIMAGEREQUEST']._serialized_start=459
+  _globals['_GENERATEIMAGEREQUEST']._serialized_end=620
+  _globals['_EDITIMAGEREQUEST']._serialized_start=623
+  _globals['_EDITIMAGEREQUEST']._serialized_end=887
+  _globals['_GENERATEDIMAGE']._serialized_start=889
+  _globals['_GENERATEDIMAGE']._serialized_end=955
+  _globals['_GENERATEIMAGERESPONSE']._serialized_start=957
+  _globals['_GENERATEIMAGERESPONSE']._serialized_end=1058
+  _globals['_EDITIMAGERESPONSE']._serialized_start=1060
+  _globals['_EDITIMAGERESPONSE']._serialized_end=1157
+  _globals['_DIFFUSIONPROGRESS']._serialized_start=1159
+  _globals['_DIFFUSIONPROGRESS']._serialized_end=1234
+  _globals['_GENERATEIMAGESTREAMRESPONSE']._serialized_start=1237
+  _globals['_GENERATEIMAGESTREAMRESPONSE']._serialized_end=1382
+  _globals['_EDITIMAGESTREAMRESPONSE']._serialized_start=1385
+  _globals['_EDITIMAGESTREAMRESPONSE']._serialized_end=1522
+  _globals['_IMAGESERVICE']._serialized_start=1638
+  _globals['_IMAGESERVICE']._serialized_end=2016
 # @@protoc_insertion_point(module_scope)

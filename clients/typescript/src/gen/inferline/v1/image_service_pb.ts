@@ -2,8 +2,8 @@
 // @generated from file inferline/v1/image_service.proto (package inferline.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Image } from "./common_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file inferline/v1/image_service.proto.
  */
 export const file_inferline_v1_image_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBpbmZlcmxpbmUvdjEvaW1hZ2Vfc2VydmljZS5wcm90bxIMaW5mZXJsaW5lLnYxIvABCg9EaWZmdXNpb25QYXJhbXMSFwoPbmVnYXRpdmVfcHJvbXB0GAEgASgJEhIKBXdpZHRoGAIgASgFSACIAQESEwoGaGVpZ2h0GAMgASgFSAGIAQESEgoFc3RlcHMYBCABKAVIAogBARIbCg5ndWlkYW5jZV9zY2FsZRgFIAEoAkgDiAEBEhEKBHNlZWQYBiABKANIBIgBARIJCgFuGAcgASgFEhEKCXNjaGVkdWxlchgIIAEoCUIICgZfd2lkdGhCCQoHX2hlaWdodEIICgZfc3RlcHNCEQoPX2d1aWRhbmNlX3NjYWxlQgcKBV9zZWVkIqEBChRHZW5lcmF0ZUltYWdlUmVxdWVzdBINCgVtb2RlbBgBIAEoCRIOCgZwcm9tcHQYAiABKAkSLQoGcGFyYW1zGAMgASgLMh0uaW5mZXJsaW5lLnYxLkRpZmZ1c2lvblBhcmFtcxItCgprZWVwX2FsaXZlGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVzZXIYBSABKAkiiAIKEEVkaXRJbWFnZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEiIKBWltYWdlGAMgASgLMhMuaW5mZXJsaW5lLnYxLkltYWdlEiEKBG1hc2sYBCABKAsyEy5pbmZlcmxpbmUudjEuSW1hZ2USFQoIc3RyZW5ndGgYBSABKAJIAIgBARItCgZwYXJhbXMYBiABKAsyHS5pbmZlcmxpbmUudjEuRGlmZnVzaW9uUGFyYW1zEi0KCmtlZXBfYWxpdmUYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDAoEdXNlchgIIAEoCUILCglfc3RyZW5ndGgiQgoOR2VuZXJhdGVkSW1hZ2USIgoFaW1hZ2UYASABKAsyEy5pbmZlcmxpbmUudjEuSW1hZ2USDAoEc2VlZBgCIAEoAyJlChVHZW5lcmF0ZUltYWdlUmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHY3JlYXRlZBgCIAEoAxIsCgZpbWFnZXMYAyADKAsyHC5pbmZlcmxpbmUudjEuR2VuZXJhdGVkSW1hZ2UiYQoRRWRpdEltYWdlUmVzcG9uc2USDQoFbW9kZWwYASABKAkSDwoHY3JlYXRlZBgCIAEoAxIsCgZpbWFnZXMYAyADKAsyHC5pbmZlcmxpbmUudjEuR2VuZXJhdGVkSW1hZ2UiSwoRRGlmZnVzaW9uUHJvZ3Jlc3MSEwoLaW1hZ2VfaW5kZXgYASABKAUSDAoEc3RlcBgCIAEoBRITCgt0b3RhbF9zdGVwcxgDIAEoBSKRAQobR2VuZXJhdGVJbWFnZVN0cmVhbVJlc3BvbnNlEjMKCHByb2dyZXNzGAEgASgLMh8uaW5mZXJsaW5lLnYxLkRpZmZ1c2lvblByb2dyZXNzSAASNAoFZmluYWwYAiABKAsyIy5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlc3BvbnNlSABCBwoFY2h1bmsiiQEKF0VkaXRJbWFnZVN0cmVhbVJlc3BvbnNlEjMKCHByb2dyZXNzGAEgASgLMh8uaW5mZXJsaW5lLnYxLkRpZmZ1c2lvblByb2dyZXNzSAASMAoFZmluYWwYAiABKAsyHy5pbmZlcmxpbmUudjEuRWRpdEltYWdlUmVzcG9uc2VIAEIHCgVjaHVuazL6AgoMSW1hZ2VTZXJ2aWNlElgKDUdlbmVyYXRlSW1hZ2USIi5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlcXVlc3QaIy5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlc3BvbnNlEmYKE0dlbmVyYXRlSW1hZ2VTdHJlYW0SIi5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlcXVlc3QaKS5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVN0cmVhbVJlc3BvbnNlMAESTAoJRWRpdEltYWdlEh4uaW5mZXJsaW5lLnYxLkVkaXRJbWFnZVJlcXVlc3QaHy5pbmZlcmxpbmUudjEuRWRpdEltYWdlUmVzcG9uc2USWgoPRWRpdEltYWdlU3RyZWFtEh4uaW5mZXJsaW5lLnYxLkVkaXRJbWFnZVJlcXVlc3QaJS5pbmZlcmxpbmUudjEuRWRpdEltYWdlU3RyZWFtUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_inferline_v1_common]);
+  fileDesc("CiBpbmZlcmxpbmUvdjEvaW1hZ2Vfc2VydmljZS5wcm90bxIMaW5mZXJsaW5lLnYxItoCCg9EaWZmdXNpb25QYXJhbXMSFwoPbmVnYXRpdmVfcHJvbXB0GAEgASgJEhIKBXdpZHRoGAIgASgFSACIAQESEwoGaGVpZ2h0GAMgASgFSAGIAQESEgoFc3RlcHMYBCABKAVIAogBARIbCg5ndWlkYW5jZV9zY2FsZRgFIAEoAkgDiAEBEhEKBHNlZWQYBiABKANIBIgBARIJCgFuGAcgASgFEhEKCXNjaGVkdWxlchgIIAEoCRIwCg1vdXRwdXRfZm9ybWF0GAkgASgOMhkuaW5mZXJsaW5lLnYxLkltYWdlRm9ybWF0Eh8KEm91dHB1dF9jb21wcmVzc2lvbhgKIAEoBUgFiAEBQggKBl93aWR0aEIJCgdfaGVpZ2h0QggKBl9zdGVwc0IRCg9fZ3VpZGFuY2Vfc2NhbGVCBwoFX3NlZWRCFQoTX291dHB1dF9jb21wcmVzc2lvbiKhAQoUR2VuZXJhdGVJbWFnZVJlcXVlc3QSDQoFbW9kZWwYASABKAkSDgoGcHJvbXB0GAIgASgJEi0KBnBhcmFtcxgDIAEoCzIdLmluZmVybGluZS52MS5EaWZmdXNpb25QYXJhbXMSLQoKa2VlcF9hbGl2ZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIMCgR1c2VyGAUgASgJIogCChBFZGl0SW1hZ2VSZXF1ZXN0Eg0KBW1vZGVsGAEgASgJEg4KBnByb21wdBgCIAEoCRIiCgVpbWFnZRgDIAEoCzITLmluZmVybGluZS52MS5JbWFnZRIhCgRtYXNrGAQgASgLMhMuaW5mZXJsaW5lLnYxLkltYWdlEhUKCHN0cmVuZ3RoGAUgASgCSACIAQESLQoGcGFyYW1zGAYgASgLMh0uaW5mZXJsaW5lLnYxLkRpZmZ1c2lvblBhcmFtcxItCgprZWVwX2FsaXZlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEgwKBHVzZXIYCCABKAlCCwoJX3N0cmVuZ3RoIkIKDkdlbmVyYXRlZEltYWdlEiIKBWltYWdlGAEgASgLMhMuaW5mZXJsaW5lLnYxLkltYWdlEgwKBHNlZWQYAiABKAMiZQoVR2VuZXJhdGVJbWFnZVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB2NyZWF0ZWQYAiABKAMSLAoGaW1hZ2VzGAMgAygLMhwuaW5mZXJsaW5lLnYxLkdlbmVyYXRlZEltYWdlImEKEUVkaXRJbWFnZVJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEg8KB2NyZWF0ZWQYAiABKAMSLAoGaW1hZ2VzGAMgAygLMhwuaW5mZXJsaW5lLnYxLkdlbmVyYXRlZEltYWdlIksKEURpZmZ1c2lvblByb2dyZXNzEhMKC2ltYWdlX2luZGV4GAEgASgFEgwKBHN0ZXAYAiABKAUSEwoLdG90YWxfc3RlcHMYAyABKAUikQEKG0dlbmVyYXRlSW1hZ2VTdHJlYW1SZXNwb25zZRIzCghwcm9ncmVzcxgBIAEoCzIfLmluZmVybGluZS52MS5EaWZmdXNpb25Qcm9ncmVzc0gAEjQKBWZpbmFsGAIgASgLMiMuaW5mZXJsaW5lLnYxLkdlbmVyYXRlSW1hZ2VSZXNwb25zZUgAQgcKBWNodW5rIokBChdFZGl0SW1hZ2VTdHJlYW1SZXNwb25zZRIzCghwcm9ncmVzcxgBIAEoCzIfLmluZmVybGluZS52MS5EaWZmdXNpb25Qcm9ncmVzc0gAEjAKBWZpbmFsGAIgASgLMh8uaW5mZXJsaW5lLnYxLkVkaXRJbWFnZVJlc3BvbnNlSABCBwoFY2h1bmsqbwoLSW1hZ2VGb3JtYXQSHAoYSU1BR0VfRk9STUFUX1VOU1BFQ0lGSUVEEAASFAoQSU1BR0VfRk9STUFUX1BORxABEhUKEUlNQUdFX0ZPUk1BVF9KUEVHEAISFQoRSU1BR0VfRk9STUFUX1dFQlAQAzL6AgoMSW1hZ2VTZXJ2aWNlElgKDUdlbmVyYXRlSW1hZ2USIi5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlcXVlc3QaIy5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlc3BvbnNlEmYKE0dlbmVyYXRlSW1hZ2VTdHJlYW0SIi5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVJlcXVlc3QaKS5pbmZlcmxpbmUudjEuR2VuZXJhdGVJbWFnZVN0cmVhbVJlc3BvbnNlMAESTAoJRWRpdEltYWdlEh4uaW5mZXJsaW5lLnYxLkVkaXRJbWFnZVJlcXVlc3QaHy5pbmZlcmxpbmUudjEuRWRpdEltYWdlUmVzcG9uc2USWgoPRWRpdEltYWdlU3RyZWFtEh4uaW5mZXJsaW5lLnYxLkVkaXRJbWFnZVJlcXVlc3QaJS5pbmZlcmxpbmUudjEuRWRpdEltYWdlU3RyZWFtUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_inferline_v1_common]);
 
 /**
  * DiffusionParams are the settings shared by generation and editing.
@@ -77,6 +77,20 @@ export type DiffusionParams = Message<"inferline.v1.DiffusionParams"> & {
    * @generated from field: string scheduler = 8;
    */
   scheduler: string;
+
+  /**
+   * The encoding of the result images; unspecified means PNG.
+   *
+   * @generated from field: inferline.v1.ImageFormat output_format = 9;
+   */
+  outputFormat: ImageFormat;
+
+  /**
+   * The quality of JPEG and WebP results, 0 to 100 (100 is the best); unset means 100.
+   *
+   * @generated from field: optional int32 output_compression = 10;
+   */
+  outputCompression?: number | undefined;
 };
 
 /**
@@ -156,14 +170,16 @@ export type EditImageRequest = Message<"inferline.v1.EditImageRequest"> & {
   prompt: string;
 
   /**
-   * The image to change.
+   * The image to change. The result has its size unless params set a width or height.
    *
    * @generated from field: inferline.v1.Image image = 3;
    */
   image?: Image | undefined;
 
   /**
-   * Optional mask: white pixels may change, black ones stay.
+   * Optional mask, as OpenAI reads it: where the mask is transparent (alpha 0) the image may
+   * change, where it is opaque it stays. A mask without an alpha channel is read as
+   * greyscale instead: white pixels may change, black ones stay.
    *
    * @generated from field: inferline.v1.Image mask = 4;
    */
@@ -212,7 +228,7 @@ export const EditImageRequestSchema: GenMessage<EditImageRequest> = /*@__PURE__*
  */
 export type GeneratedImage = Message<"inferline.v1.GeneratedImage"> & {
   /**
-   * The image, PNG encoded.
+   * The image, encoded as params.output_format asked (PNG by default), with its MIME type.
    *
    * @generated from field: inferline.v1.Image image = 1;
    */
@@ -411,6 +427,47 @@ export type EditImageStreamResponse = Message<"inferline.v1.EditImageStreamRespo
  */
 export const EditImageStreamResponseSchema: GenMessage<EditImageStreamResponse> = /*@__PURE__*/
   messageDesc(file_inferline_v1_image_service, 8);
+
+/**
+ * ImageFormat is the encoding of result images.
+ *
+ * @generated from enum inferline.v1.ImageFormat
+ */
+export enum ImageFormat {
+  /**
+   * Not set: PNG.
+   *
+   * @generated from enum value: IMAGE_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * PNG, lossless.
+   *
+   * @generated from enum value: IMAGE_FORMAT_PNG = 1;
+   */
+  PNG = 1,
+
+  /**
+   * JPEG.
+   *
+   * @generated from enum value: IMAGE_FORMAT_JPEG = 2;
+   */
+  JPEG = 2,
+
+  /**
+   * WebP.
+   *
+   * @generated from enum value: IMAGE_FORMAT_WEBP = 3;
+   */
+  WEBP = 3,
+}
+
+/**
+ * Describes the enum inferline.v1.ImageFormat.
+ */
+export const ImageFormatSchema: GenEnum<ImageFormat> = /*@__PURE__*/
+  enumDesc(file_inferline_v1_image_service, 0);
 
 /**
  * ImageService generates and edits images with diffusion models.
