@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -39,8 +39,12 @@ async def _drain(call: Any) -> tuple[int, grpc.StatusCode | None]:
     """Read what is left: how many chunks came, and the status the stream ended with."""
     received = 0
     try:
-        while (chunk := await call.read()) is not grpc.aio.EOF:
-            assert not chunk.HasField("final"), "the whole answer was made"
+        while True:
+            chunk: Any = await call.read()
+            if chunk is grpc.aio.EOF:
+                break
+            message = cast(chat_pb.ChatStreamResponse, chunk)
+            assert not message.HasField("final"), "the whole answer was made"
             received += 1
     except grpc.aio.AioRpcError as error:
         return received, error.code()
@@ -56,7 +60,7 @@ async def test_a_reader_that_stops_pauses_then_cancels_its_request(tiny_chat_ggu
         inferline.AsyncClient(address) as other,
     ):
         call = chat_grpc.ChatServiceStub(channel).ChatStream(_request())
-        first = await call.read()  # started; from now on nobody reads
+        first: Any = await call.read()  # started; from now on nobody reads
         assert first.HasField("delta")
         entry = server.registry.entry("tiny")
         assert entry.worker is not None
