@@ -39,6 +39,8 @@ def settings_document(config: Config, core_address: str, host: str, port: int) -
         "tls_key": api.tls_key,
         "output_folder": api.output_folder,
         "url_ttl_s": api.url_ttl_s,
+        "output_max_files": api.output_max_files,
+        "output_max_bytes": int(api.output_max_mb * 1024 * 1024),
         "image_folders": [str(Path(f).expanduser().resolve()) for f in api.image_folders],
         "image_url_allowed": api.image_url_allowed,
         "max_image_bytes": int(api.max_image_mb * 1024 * 1024),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,7 +74,12 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
     """The bridge for ``settings``; its lifespan owns the one AsyncClient to the core. Spans
     go to ``tracer_provider``, else over OTLP when configured, else nowhere."""
     limiter = Limiter(settings.requests_per_minute, settings.tokens_per_minute)
-    files = ImageFiles(settings.output_folder, settings.url_ttl_s)
+    files = ImageFiles(
+        settings.output_folder,
+        settings.url_ttl_s,
+        max_files=settings.output_max_files,
+        max_bytes=settings.output_max_bytes,
+    )
     responses = ResponseStore(settings.responses_max_stored, settings.responses_ttl_s)
     metrics = BridgeMetrics()
     provider = tracer_provider or otlp_provider(settings.otlp_endpoint, "inferline-bridge")
@@ -99,9 +105,11 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
             credentials=settings.core_credentials(),
         )
         app.state.client = client
+        sweeper = asyncio.get_running_loop().create_task(files.sweep_forever())
         try:
             yield
         finally:
+            sweeper.cancel()
             await client.close()  # cancels every call still running
 
     handlers: dict[Any, Any] = {

@@ -1,7 +1,9 @@
 """Per-client rate limits over a sliding minute: requests, and tokens charged as they come.
 
 A client is its API key (or its address when it sends none). Every response carries OpenAI's
-``x-ratelimit-*`` headers for the limits that are set.
+``x-ratelimit-*`` headers for the limits that are set. Clients with nothing left in their
+windows are forgotten (at most once a window, on the next request), so clients seen once do
+not stay in memory.
 """
 
 from __future__ import annotations
@@ -60,6 +62,13 @@ class Limiter:
         self._clock = clock
         self._windows: dict[tuple[str, str], _Window] = {}
         self._lock = threading.Lock()
+        self._swept = clock()
+
+    @property
+    def clients(self) -> int:
+        """How many clients the limiter holds windows for."""
+        with self._lock:
+            return len({client for client, _ in self._windows})
 
     @property
     def enabled(self) -> bool:
@@ -85,6 +94,8 @@ class Limiter:
         """Count a new request, unless a limit is already used up."""
         with self._lock:
             now = self._clock()
+            if now - self._swept >= WINDOW_S:
+                self._forget_idle(now)
             waits = [
                 self._window(client, kind, now).reset_in(now)
                 for kind, limit in self._limits.items()
@@ -104,8 +115,11 @@ class Limiter:
     def forget_idle(self) -> None:
         """Drop clients with nothing left in their windows."""
         with self._lock:
-            now = self._clock()
-            for key, window in list(self._windows.items()):
-                window.prune(now)
-                if not window.total:
-                    del self._windows[key]
+            self._forget_idle(self._clock())
+
+    def _forget_idle(self, now: float) -> None:
+        self._swept = now
+        for key, window in list(self._windows.items()):
+            window.prune(now)
+            if not window.total:
+                del self._windows[key]

@@ -49,6 +49,9 @@ class BridgeSettings:
     tls_key: str | None = None
     output_folder: Path = DEFAULT_OUTPUT_FOLDER
     url_ttl_s: int = 3600
+    # The output folder's caps: the oldest images go first when a new one would pass either.
+    output_max_files: int = 1000
+    output_max_bytes: int = 1 << 30
     image_folders: tuple[Path, ...] = ()
     image_url_allowed: tuple[str, ...] = ()
     max_image_bytes: int = 20 * 1024 * 1024

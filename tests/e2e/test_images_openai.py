@@ -121,11 +121,13 @@ def test_nexa_txt2img_and_img2img(painted: Served, workdir: Path) -> None:
         "seed": 0,
         "negative_prompt": "",
     }
+    stored = sorted((workdir / "outputs").glob("*.*"))
     answer = httpx.post(painted.base_url + "/v1/txt2img", json=body, timeout=60).json()
     assert isinstance(answer["created"], float)
     item = answer["data"][0]
     assert _png(base64.b64decode(item["base64"])).size == (64, 64)
-    assert httpx.get(item["url"]).content == base64.b64decode(item["base64"])
+    assert set(item) == {"base64"}  # answered inline: nothing is written to the output folder
+    assert sorted((workdir / "outputs").glob("*.*")) == stored
     inside = workdir / "allowed" / "photo.png"
     inside.write_bytes(_source((64, 80)))
     edited = httpx.post(

@@ -45,6 +45,21 @@ def test_tokens_are_charged_and_expire() -> None:
     assert limiter.admit("a").headers["x-ratelimit-reset-tokens"] == "0s"
 
 
+def test_clients_seen_once_are_forgotten() -> None:
+    clock = Clock()
+    limiter = Limiter(requests=5, tokens=100, clock=clock)
+    for n in range(500):
+        limiter.admit(f"10.0.{n // 250}.{n % 250}")
+        limiter.charge(f"10.0.{n // 250}.{n % 250}", 3)
+    assert limiter.clients == 500
+    clock.now += 30
+    assert limiter.admit("regular").allowed
+    assert limiter.clients == 501  # still inside their minute
+    clock.now += 31
+    assert limiter.admit("regular").allowed  # the next request after a window sweeps
+    assert limiter.clients == 1
+
+
 def test_key_matching() -> None:
     assert matches("k2", ["k1", "k2"])
     assert not matches("k", ["k1", "k2"])

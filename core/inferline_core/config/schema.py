@@ -86,6 +86,9 @@ class ApiConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # Images answered as `url` are written here and served back for url_ttl_s seconds.
     output_folder: str = "~/.cache/inferline/outputs"
     url_ttl_s: int = 3600
+    # At most this many images and megabytes there; the oldest go first to make room.
+    output_max_files: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    output_max_mb: Annotated[float, msgspec.Meta(gt=0)] = 1024.0
     # Folders image paths (Nexa's `image_path`, `file://` and plain paths in chat image parts)
     # may read from; none by default.
     image_folders: list[str] = msgspec.field(default_factory=list)

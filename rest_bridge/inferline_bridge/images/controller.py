@@ -112,7 +112,6 @@ class ImagesController(Controller):
         request: Request[Any, Any, Any],
         client: AsyncClient,
         settings: BridgeSettings,
-        files: ImageFiles,
         *,
         edit: bool,
     ) -> Response[Any]:
@@ -132,7 +131,7 @@ class ImagesController(Controller):
             )
             generate.params.CopyFrom(diffusion)
             reply = await unless_disconnected(request, client.generate_image(request=generate))
-        return Response(translate.nexa_dict(reply.images, time.time(), files, _base(request)))
+        return Response(translate.nexa_dict(reply.images, time.time()))
 
     @post("/v1/txt2img", status_code=200)
     async def txt2img(
@@ -140,10 +139,9 @@ class ImagesController(Controller):
         request: Request[Any, Any, Any],
         client: NamedDependency[AsyncClient],
         settings: NamedDependency[BridgeSettings],
-        files: NamedDependency[ImageFiles],
     ) -> Response[Any]:
         """Nexa: an image from a prompt."""
-        return await self._nexa(request, client, settings, files, edit=False)
+        return await self._nexa(request, client, settings, edit=False)
 
     @post("/v1/img2img", status_code=200)
     async def img2img(
@@ -151,10 +149,9 @@ class ImagesController(Controller):
         request: Request[Any, Any, Any],
         client: NamedDependency[AsyncClient],
         settings: NamedDependency[BridgeSettings],
-        files: NamedDependency[ImageFiles],
     ) -> Response[Any]:
         """Nexa: a changed image, read from an allowed folder."""
-        return await self._nexa(request, client, settings, files, edit=True)
+        return await self._nexa(request, client, settings, edit=True)
 
     @get(f"{ROUTE}/{{name:str}}")
     async def stored(self, name: FromPath[str], files: NamedDependency[ImageFiles]) -> File:

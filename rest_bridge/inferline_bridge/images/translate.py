@@ -163,15 +163,9 @@ def openai_dict(
     return {"created": created, "data": data}
 
 
-def nexa_dict(images: Any, created: float, files: ImageFiles, base_url: str) -> dict[str, Any]:
-    """Nexa's images response: ``base64`` and ``url`` for each image."""
+def nexa_dict(images: Any, created: float) -> dict[str, Any]:
+    """Nexa's images response: ``base64`` for each image (nothing is stored)."""
     return {
         "created": created,
-        "data": [
-            {
-                "base64": base64.b64encode(item.image.data).decode(),
-                "url": f"{base_url}{ROUTE}/{files.save(item.image.data, item.image.mime_type)}",
-            }
-            for item in images
-        ],
+        "data": [{"base64": base64.b64encode(item.image.data).decode()} for item in images],
     }
