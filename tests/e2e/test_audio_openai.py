@@ -165,15 +165,30 @@ def test_english_only_model_does_not_list_translation(client: openai.OpenAI) -> 
     assert "translation" in listed["whisper-base"]
 
 
-def test_stream_and_include_are_refused_by_name(
-    client: openai.OpenAI, speech: dict[str, bytes]
+def test_streamed_transcription(client: openai.OpenAI, speech: dict[str, bytes]) -> None:
+    """OpenAI's transcript.text.delta events as segments are decoded, then transcript.text.done
+    with the whole text."""
+    stream = client.audio.transcriptions.create(
+        model="whisper-1", file=("fox.wav", speech["en"]), stream=True
+    )
+    events = list(stream)
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = [e.text for e in events if e.type == "transcript.text.done"]
+    assert deltas and len(done) == 1 and events[-1].type == "transcript.text.done"
+    assert "".join(deltas) == done[0]
+    assert "fox" in done[0].lower()  # the same margin as test_sdk_transcription
+
+
+def test_stream_limits_and_include_are_refused_by_name(
+    served: Served, client: openai.OpenAI, speech: dict[str, bytes]
 ) -> None:
-    """Not served yet, so a 400 naming the field, never a silent non-streamed answer."""
-    with pytest.raises(openai.BadRequestError) as streamed:
-        client.audio.transcriptions.create(
-            model="whisper-1", file=("fox.wav", speech["en"]), stream=True
-        )
-    assert streamed.value.param == "stream"
+    for path, fields in (
+        ("/v1/audio/transcriptions", {"stream": "true", "response_format": "srt"}),
+        ("/v1/audio/translations", {"stream": "true"}),
+    ):
+        response = _post(served, path, speech["en"], **fields)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == "stream"
     with pytest.raises(openai.BadRequestError) as included:
         client.audio.transcriptions.create(
             model="whisper-1",

@@ -8,11 +8,12 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.response import Stream
 
 from inferline import AsyncClient
 from inferline.v1 import audio_service_pb2 as pb
 from inferline_bridge.audio import formats
-from inferline_bridge.calls import form_number, unless_disconnected
+from inferline_bridge.calls import form_number, sse_response, unless_disconnected
 from inferline_bridge.errors import APIError
 
 # OpenAI's model names for its Whisper: served by the default speech model.
@@ -20,7 +21,21 @@ ALIASES = {"whisper-1": ""}
 GRANULARITIES = {"word", "segment"}
 
 
-async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeRequest, str, set[str]]:
+def _streamed(form: Any, translate: bool, response_format: str) -> bool:
+    """Whether the transcript streams (OpenAI's transcript.text events: transcriptions only,
+    as json or text)."""
+    if str(form.get("stream") or "false").lower() in ("false", "0"):
+        return False
+    if translate:
+        raise APIError(400, "translations are not streamed", param="stream")
+    if response_format not in ("json", "text"):
+        raise APIError(400, "stream takes response_format json or text", param="stream")
+    return True
+
+
+async def _request(
+    request: Request[Any, Any, Any], translate: bool
+) -> tuple[pb.TranscribeRequest, str, set[str], bool]:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise APIError(400, "send the audio as multipart/form-data with a 'file' field")
     form = await request.form()
@@ -28,12 +43,6 @@ async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeReques
     if not isinstance(upload, UploadFile):
         raise APIError(
             400, "file is required: the audio file, as a multipart file field", param="file"
-        )
-    if str(form.get("stream") or "false").lower() not in ("false", "0"):
-        raise APIError(
-            400,
-            "streamed transcripts are not supported yet; send the request without stream",
-            param="stream",
         )
     if form.getall("include[]", []) or form.getall("include", []):
         raise APIError(400, "include (logprobs) is not supported", param="include[]")
@@ -71,7 +80,27 @@ async def _request(request: Request[Any, Any, Any]) -> tuple[pb.TranscribeReques
         no_speech_threshold=form_number(form, "no_speech_threshold", float),
         log_prob_threshold=form_number(form, "log_prob_threshold", float),
     )
-    return call, response_format, granularities
+    return call, response_format, granularities, _streamed(form, translate, response_format)
+
+
+class _Deltas:
+    """TranscribeStream messages as OpenAI's transcript.text.delta events, then one
+    transcript.text.done with the whole text."""
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def events(self, message: pb.TranscribeStreamResponse) -> list[dict[str, Any]]:
+        """The events for one stream message."""
+        if message.HasField("segment"):
+            text = message.segment.text
+            if not self._started:  # the transcript is stripped; so is its first delta
+                text = text.lstrip()
+            self._started = self._started or bool(text)
+            return [{"type": "transcript.text.delta", "delta": text}] if text else []
+        if message.HasField("final"):
+            return [{"type": "transcript.text.done", "text": message.final.text}]
+        return []
 
 
 def _render(
@@ -97,9 +126,12 @@ class AudioController(Controller):
     @post("/transcriptions", status_code=200)
     async def transcriptions(
         self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
-    ) -> Response[Any]:
-        """Transcribe an audio file in its own language."""
-        call, response_format, granularities = await _request(request)
+    ) -> Response[Any] | Stream:
+        """Transcribe an audio file in its own language, whole or streamed."""
+        call, response_format, granularities, streamed = await _request(request, False)
+        if streamed:
+            stream = client.transcribe_stream(request=call)
+            return await sse_response(request, stream, _Deltas().events, done=None)
         reply = await unless_disconnected(request, client.transcribe(request=call))
         return _render(reply, response_format, False, granularities)
 
@@ -108,6 +140,6 @@ class AudioController(Controller):
         self, request: Request[Any, Any, Any], client: NamedDependency[AsyncClient]
     ) -> Response[Any]:
         """Transcribe an audio file into English."""
-        call, response_format, granularities = await _request(request)
+        call, response_format, granularities, _ = await _request(request, True)
         reply = await unless_disconnected(request, client.translate(request=call))
         return _render(reply, response_format, True, granularities)

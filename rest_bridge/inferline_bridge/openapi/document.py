@@ -54,7 +54,9 @@ OPERATIONS: dict[tuple[str, str], Body] = {
     ("/v1/images/files/{name}", "get"): Body(None, binary="image/png"),
     ("/v1/txt2img", "post"): Body(answers.Images, NexaImageRequest),
     ("/v1/img2img", "post"): Body(answers.Images, NexaImageRequest),
-    ("/v1/audio/transcriptions", "post"): _AUDIO,
+    ("/v1/audio/transcriptions", "post"): Body(
+        answers.Transcription, form=AUDIO_FORM, text=True, streams=True
+    ),
     ("/v1/audio/translations", "post"): _AUDIO,
     ("/v1/models", "get"): Body(answers.ModelList),
     ("/v1/models/{model_id}", "get"): Body(answers.Model),

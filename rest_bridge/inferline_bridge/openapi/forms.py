@@ -22,7 +22,7 @@ AUDIO_FORM: dict[str, Any] = {
             "type": "array",
             "items": {"enum": ["word", "segment"]},
         },
-        "stream": {"enum": [False], "description": "streamed transcripts are not served yet"},
+        "stream": {"type": "boolean", "description": "transcriptions as json or text only"},
         "beam_size": _INT32,
         "no_speech_threshold": {
             "type": "number",
