@@ -5,6 +5,11 @@ A pull lists the repository (``/api/models/REPO/tree/REVISION``), downloads the 
 ``/REPO/resolve/REVISION/FILE`` into ``FILE.part`` with ranged requests (so a dropped
 connection resumes where it stopped), checks its sha256 when the hub lists one, and only then
 moves it into place. An ONNX model brings the ``tokenizer.json`` beside it.
+
+Progress is reported at most every ``PROGRESS_EVERY_S`` per file (and once when a file is
+complete), not once per HTTP chunk. A ``.part`` left by a pull that never came back (a
+cancelled pull, a core that died) is deleted by the next pull once ``PART_TTL_S`` old; a
+younger one is resumed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import hashlib
 import re
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,6 +30,8 @@ MODEL_SUFFIXES = (".gguf", ".onnx")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 RETRIES = 5
 CHUNK = 1024 * 1024
+PROGRESS_EVERY_S = 0.25
+PART_TTL_S = 24 * 3600.0
 
 Progress = Callable[[str, int, int], None]  # file, completed bytes, total bytes
 
@@ -98,6 +106,19 @@ class Store:
     def find(self, model_id: str) -> StoredModel | None:
         """The stored model with this id (``OWNER/REPO`` also finds a repository's only file)."""
         return next((m for m in self.models() if m.id == model_id), None)
+
+    def sweep_parts(self, max_age_s: float = PART_TTL_S) -> list[Path]:
+        """Delete unfinished downloads (``.part``) untouched for ``max_age_s``; return them."""
+        cutoff = time.time() - max_age_s
+        swept = []
+        for part in self.hub.rglob("*.part") if self.hub.is_dir() else ():
+            try:
+                if part.is_file() and part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    swept.append(part)
+            except FileNotFoundError:
+                continue
+        return swept
 
     def remove(self, model_id: str) -> StoredModel:
         """Delete a stored model (and its repository folder once empty of models)."""
@@ -177,6 +198,7 @@ async def download(
     url = f"/{repository}/resolve/{revision}/{file.path}"
     for attempt in range(RETRIES + 1):
         done = part.stat().st_size if part.exists() else 0
+        reported = 0.0
         headers = {"Range": f"bytes={done}-"} if done else {}
         try:
             async with client.stream("GET", url, headers=headers) as response:
@@ -192,7 +214,10 @@ async def download(
                     ) in response.aiter_bytes():  # as it arrives: a drop loses nothing
                         sink.write(block)
                         done += len(block)
-                        progress(file.path, done, total or file.size)
+                        if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                            reported = time.monotonic()
+                            progress(file.path, done, total or file.size)
+                progress(file.path, done, total or file.size)
             if not file.size or done >= file.size:
                 break
         except httpx.TransportError as error:
@@ -220,6 +245,7 @@ async def pull(
 ) -> StoredModel:
     """Pull ``OWNER/REPO[:FILE]`` into the store and return the stored model."""
     repository, wanted = split_reference(reference)
+    await asyncio.to_thread(store.sweep_parts)
     async with httpx.AsyncClient(base_url=endpoint, follow_redirects=True, timeout=60) as client:
         files = choose(await list_files(client, repository, revision), wanted, repository)
         for file in files:

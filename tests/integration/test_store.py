@@ -3,8 +3,10 @@ over gRPC (PullModel, DeleteModel), and serving a pulled model by its id."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 import inferline
 from inferline_core.config import Config, CoreConfig
 from inferline_core.server import build_server
-from inferline_core.store import PullError, Store, pull
+from inferline_core.store import PART_TTL_S, PROGRESS_EVERY_S, PullError, Store, pull
 from tests.fixtures.hub import Hub, running_hub
 
 REPO = "tester/tiny-chat-GGUF"
@@ -46,6 +48,42 @@ async def test_pull_lists_downloads_and_resumes(hub: Hub, tmp_path: Path) -> Non
     assert len(hub.ranges) == 1  # the dropped download resumed with a ranged request
     assert seen[-1][0] == seen[-1][1] == stored.size
     assert [m.id for m in store.models()] == [REPO]
+    assert not _files(tmp_path, "*.part")
+
+
+async def test_progress_is_coalesced_not_one_per_chunk(tmp_path: Path) -> None:
+    big = os.urandom(24 * 1024 * 1024)  # hundreds of HTTP chunks
+    with running_hub(Hub({"tester/big": {"big.gguf": big}})) as hub:
+        seen: list[tuple[int, int]] = []
+        started = time.monotonic()
+        await pull(
+            Store(tmp_path),
+            "tester/big",
+            endpoint=hub.url,
+            progress=lambda f, done, total: seen.append((done, total)),
+        )
+        took = time.monotonic() - started
+    assert seen[-1] == (len(big), len(big))
+    assert len(seen) <= 2 + took / PROGRESS_EVERY_S, (len(seen), took)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+async def test_abandoned_parts_are_swept_and_recent_ones_resumed(hub: Hub, tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    folder = store.folder("tester/gone")
+    folder.mkdir(parents=True)
+    abandoned = folder / "old.gguf.part"
+    abandoned.write_bytes(b"x" * 100)
+    old = time.time() - PART_TTL_S - 60
+    os.utime(abandoned, (old, old))
+    data = hub.repos[REPO]["tiny-chat.Q4_K_M.gguf"]
+    recent = store.folder(REPO) / "tiny-chat.Q4_K_M.gguf.part"
+    recent.parent.mkdir(parents=True)
+    recent.write_bytes(data[:1000])  # a pull cut short a moment ago
+    stored = await pull(store, REPO, endpoint=hub.url)
+    assert not abandoned.exists()
+    assert hub.ranges == ["bytes=1000-"]  # the recent one was resumed, not thrown away
+    assert stored.path.read_bytes() == data
     assert not _files(tmp_path, "*.part")
 
 

@@ -125,12 +125,17 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
     ) -> AsyncIterator[pb.PullModelResponse]:
         """Download a model from the hub into the store, streaming progress, then serve it."""
         reference = request.repository + (f":{request.file}" if request.file else "")
-        updates: asyncio.Queue[pb.PullProgress | None] = asyncio.Queue()
+        # The latest progress of each file not yet sent: bounded however slowly we are read.
+        pending: dict[str, pb.PullProgress] = {}
+        changed = asyncio.Event()
+        finished = False
 
         def progress(file: str, done: int, total: int) -> None:
-            updates.put_nowait(pb.PullProgress(file=file, completed_bytes=done, total_bytes=total))
+            pending[file] = pb.PullProgress(file=file, completed_bytes=done, total_bytes=total)
+            changed.set()
 
         async def run() -> StoredModel:
+            nonlocal finished
             try:
                 return await pull(
                     self._store,
@@ -140,12 +145,17 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
                     progress=progress,
                 )
             finally:
-                updates.put_nowait(None)
+                finished = True
+                changed.set()
 
         task = asyncio.ensure_future(run())
         try:
-            while (update := await updates.get()) is not None:
-                yield pb.PullModelResponse(progress=update)
+            while not finished or pending:
+                await changed.wait()
+                changed.clear()
+                while pending:
+                    update = pending.pop(next(iter(pending)))
+                    yield pb.PullModelResponse(progress=update)
             stored = await task
         except PullError as error:
             raise InvalidArgument(str(error), param="repository") from None
