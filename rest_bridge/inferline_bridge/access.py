@@ -3,7 +3,8 @@
 Keys come from ``Authorization: Bearer <key>`` or ``x-api-key: <key>`` and are compared in
 constant time; they are never logged. ``/health``, ``/health/live`` and ``/health/ready`` are
 open, so load balancers can probe them, and so are stored images' random URLs and the
-playground page with its files (the page then sends a key with every API call). ``/metrics``
+playground page with its files (the page then sends a key with every API call) and the docs
+page with the OpenAPI document. ``/metrics``
 is never rate limited, and is open too when ``metrics_public`` is set.
 Each admitted request gets a meter in ``scope["state"]`` that the handlers charge tokens to.
 """
@@ -25,11 +26,13 @@ from inferline_bridge.errors import error_body
 from inferline_bridge.health import PATHS as OPEN_PATHS
 from inferline_bridge.limits import Limiter
 from inferline_bridge.metrics import PATH as METRICS_PATH
+from inferline_bridge.openapi.page import ASSETS as DOCS_ASSETS
+from inferline_bridge.openapi.page import OPEN_PATHS as DOCS_PATHS
 from inferline_bridge.playground.routes import ASSET_PREFIX, PAGE_PATH
 from inferline_bridge.settings import BridgeSettings
 
 # Stored images are served by unguessable names, like pre-signed URLs: no key needed.
-OPEN_PREFIXES = ("/v1/images/files/", ASSET_PREFIX)
+OPEN_PREFIXES = ("/v1/images/files/", ASSET_PREFIX, DOCS_ASSETS + "/")
 METER = "inferline_meter"
 
 
@@ -83,7 +86,7 @@ class AccessControl:
         self._required = settings.require_auth
         self._limiter = limiter
         self._on_limited = on_limited
-        self._open = OPEN_PATHS | ({METRICS_PATH} if settings.metrics_public else set())
+        self._open = OPEN_PATHS | DOCS_PATHS | ({METRICS_PATH} if settings.metrics_public else set())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")

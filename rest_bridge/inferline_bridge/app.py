@@ -14,7 +14,6 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from opentelemetry.sdk.trace import TracerProvider
 
 from inferline import AsyncClient, InferlineError
@@ -37,6 +36,7 @@ from inferline_bridge.images.files import ImageFiles
 from inferline_bridge.limits import Limiter
 from inferline_bridge.metrics import BridgeMetrics, MetricsMiddleware, scrape
 from inferline_bridge.models.controller import ModelsController
+from inferline_bridge.openapi import page as docs_page
 from inferline_bridge.openapi.document import describe, schema_document
 from inferline_bridge.playground.routes import routes as playground_routes
 from inferline_bridge.request_ids import RequestIdMiddleware, add_request_id
@@ -133,6 +133,7 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
             ready,
             scrape,
             *playground_routes(),
+            docs_page.assets(),
         ],
         lifespan=[core_client],
         dependencies={
@@ -153,7 +154,7 @@ def create_app(settings: BridgeSettings, tracer_provider: TracerProvider | None 
             title="inferline",
             version="0.1.0",
             path="/docs",  # the docs page; the document at /docs/openapi.json and /schema/openapi.json
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[docs_page.render_plugin()],
         ),
     )
     describe(app.openapi_schema)

@@ -418,3 +418,14 @@ def test_phone_layout(browser: Browser, served: Served, shots: Path, dark: bool)
         assert (background == "rgb(21, 23, 28)") is dark
         page.screenshot(path=shots / f"playground-phone-{'dark' if dark else 'light'}.png")
         _assert_clean(seen, served)
+
+
+def test_docs_page_renders_offline_without_a_key(browser: Browser, served: Served) -> None:
+    """The Swagger UI page at /docs: its files come from the bridge, not a CDN, and it needs no
+    key (the server has keys on) to show every operation of the OpenAPI document."""
+    with watched(browser) as seen:
+        seen.page.goto(served.base_url + "/docs")
+        operations = seen.page.locator(".opblock")
+        expect(operations.first).to_be_visible(timeout=30_000)
+        assert operations.count() >= 15
+        _assert_clean(seen, served)
