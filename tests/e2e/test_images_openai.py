@@ -326,3 +326,23 @@ def test_scheduler_is_honoured_on_edits(painted: Served) -> None:
         timeout=60,
     )
     assert response.status_code == 400 and response.json()["error"]["param"] == "scheduler"
+
+
+def test_without_a_mask_the_images_transparent_area_is_edited(sdk: openai.OpenAI) -> None:
+    """OpenAI: with no mask, the image's own transparency says where to edit."""
+    source = Image.new("RGBA", (64, 64), (200, 40, 40, 255))
+    source.paste((200, 40, 40, 0), (0, 0, 64, 32))  # the top half is transparent
+    out = io.BytesIO()
+    source.save(out, format="PNG")
+    result = sdk.images.edit(
+        image=("in.png", out.getvalue(), "image/png"),
+        prompt="a dog",
+        response_format="b64_json",
+        extra_body={"steps": 2, "strength": 1.0, "seed": 5},
+    )
+    image = _decoded(result).convert("RGB")
+    red = (200, 40, 40)
+    top = [image.getpixel((x, y)) for x in range(64) for y in range(32)]
+    bottom = [image.getpixel((x, y)) for x in range(64) for y in range(32, 64)]
+    assert all(pixel == red for pixel in bottom)
+    assert sum(pixel != red for pixel in top) > len(top) // 2

@@ -84,6 +84,18 @@ def _mask(data: bytes) -> Any:
     return mask.convert("L")
 
 
+def _transparent_area(image: Any) -> Any:
+    """The mask of an image's transparent pixels, or None when it has none."""
+    if image is None or not ("A" in image.getbands() or "transparency" in image.info):
+        return None
+    alpha = image.convert("RGBA").getchannel("A")
+    if alpha.getextrema()[0] == 255:  # fully opaque: a plain image-to-image edit
+        return None
+    from PIL import ImageOps
+
+    return ImageOps.invert(alpha)
+
+
 def _keep_unmasked(image: Any, source: Any, mask: Any) -> Any:
     """The painted image where the mask is white, the source everywhere else."""
     from PIL import Image
@@ -167,8 +179,10 @@ class DiffusionEngine:
     def paint(self, spec: ImageSpec, *, cancel: threading.Event) -> Iterator[ImageEvent]:
         """Progress after every denoising step, then each image as PNG."""
         width, height, steps = self._check(spec)
-        source = _open_image(spec.image, "image").convert("RGB") if spec.image else None
-        mask = _mask(spec.mask) if spec.mask else None
+        opened = _open_image(spec.image, "image") if spec.image else None
+        # No mask: as on OpenAI, an image's own transparent pixels are the area to change.
+        mask = _mask(spec.mask) if spec.mask else _transparent_area(opened)
+        source = opened.convert("RGB") if opened is not None else None
         # An edit keeps its image's size unless the request sets one.
         if source is not None:
             out_size = (spec.width or source.width, spec.height or source.height)
