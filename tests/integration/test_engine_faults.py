@@ -1,6 +1,6 @@
 """No hangs inside the core: a failure injected into one llama.cpp call of the batched engine
 (the real library, on the tiny model, in an in-process core) fails the request it touches with
-INTERNAL, logs its traceback once, and the next request on the same loaded model works."""
+INTERNAL (over REST a 500 with a generic message), logs its traceback once, and the next request on the same loaded model works."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from typing import Any
 
 import llama_cpp
 import pytest
+from litestar.testing import AsyncTestClient
 
 import inferline
+from inferline_bridge.app import create_app
+from inferline_bridge.settings import BridgeSettings
 from inferline_core.config import ModelConfig
-from tests.integration.core_server import running_core
+from tests.integration.core_server import running_core, threaded_core
 
 HI = [{"role": "user", "content": "hi"}]
 QUIET: dict[str, Any] = {"default_embedding_model": False, "default_speech_models": False}
@@ -134,3 +137,23 @@ async def test_a_failure_beside_other_requests_spares_none_and_blocks_none(
     assert any(isinstance(result, inferline.InternalError) for result in results), results
     assert all(isinstance(result, int | inferline.InternalError) for result in results), results
     await _works_again(client)
+
+
+async def test_over_rest_the_failure_is_a_generic_500_then_the_next_chat_works(
+    tiny_chat_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = {"tiny": ModelConfig(path=str(tiny_chat_gguf), context_length=512, parallel=2)}
+    with threaded_core(models, **QUIET) as address:
+        app = create_app(BridgeSettings(core_address=address))
+        async with AsyncTestClient(app) as http:
+            body = {"messages": HI, "max_tokens": 8}
+            assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+            _fail_once(monkeypatch, "llama_decode", _raise)
+            failed = await http.post("/v1/chat/completions", json=body)
+            assert failed.status_code == 500, failed.text
+            error = failed.json()["error"]
+            assert error["type"] == "server_error" and error["code"] == "engine_failed"
+            assert "injected" not in error["message"]
+            again = await http.post("/v1/chat/completions", json=body)
+            assert again.status_code == 200
+            assert again.json()["usage"]["completion_tokens"] == 8
