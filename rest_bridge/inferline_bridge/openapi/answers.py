@@ -145,7 +145,7 @@ class Embeddings(msgspec.Struct, kw_only=True):
 
 
 class ImageData(msgspec.Struct, kw_only=True):
-    """One image: ``url`` or ``b64_json`` (OpenAI), ``url`` and ``base64`` (Nexa)."""
+    """One image: ``url`` or ``b64_json`` (OpenAI), ``base64`` (Nexa)."""
 
     url: str | None = None
     b64_json: str | None = None
