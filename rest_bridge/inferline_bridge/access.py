@@ -86,7 +86,9 @@ class AccessControl:
         self._required = settings.require_auth
         self._limiter = limiter
         self._on_limited = on_limited
-        self._open = OPEN_PATHS | DOCS_PATHS | ({METRICS_PATH} if settings.metrics_public else set())
+        self._open = (
+            OPEN_PATHS | DOCS_PATHS | ({METRICS_PATH} if settings.metrics_public else set())
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method", "")
