@@ -84,6 +84,19 @@ def _schemas() -> tuple[dict[type, dict[str, Any]], dict[str, Any]]:
     return dict(zip(kinds, refs, strict=True)), components
 
 
+# One Server-Sent Event: ``data`` holds a JSON chunk (or ``[DONE]``); ``event`` names the
+# Responses API's typed events.
+_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": "string", "description": "one JSON chunk, or [DONE]"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+    },
+}
+
+
 def _media(schema: dict[str, Any]) -> OpenAPIMediaType:
     return OpenAPIMediaType(schema=cast(Schema, schema))
 
@@ -95,7 +108,7 @@ def _responses(body: Body, refs: dict[type, dict[str, Any]]) -> dict[str, Respon
     if body.answer is not None:
         content[JSON] = _media(refs[body.answer])
     if body.streams:
-        content[EVENTS] = _media({"type": "string", "description": "data: lines, then [DONE]"})
+        content[EVENTS] = _media(_EVENT)
     if body.text:
         content["text/plain"] = _media({"type": "string"})
         content["text/vtt"] = _media({"type": "string"})
