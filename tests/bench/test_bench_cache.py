@@ -4,7 +4,10 @@ own `llama-server` in the same run. Run on purpose:
 
 - A conversation's turn 1 and turn 2 time to first token, with a ~1,500-token history (a new
   history each round, so turn 1 starts cold): a server that reuses its slot's cache answers
-  turn 2 about as fast as turn 1 although its prompt is longer.
+  turn 2 about as fast as turn 1 although its prompt is longer. Gemma 3 has a 512-token
+  sliding window and inferline keeps only the window's cells (no ``swa_full``), so its turn 2
+  reuses the history only where the window still holds what the new tokens attend to (with
+  ``swa_full`` on, one run here: turn 1 26.3 s, turn 2 1.4 s with 1,520 cached tokens).
 - The resident size of each server with the model loaded at 4 slots of 4,096 tokens, after one
   request (inferline's figure is its core process; the bridge is a separate process).
 

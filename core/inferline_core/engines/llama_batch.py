@@ -140,9 +140,12 @@ class BatchedLlamaEngine:
         params.n_batch = params.n_ubatch = BATCH
         params.n_seq_max = parallel
         params.kv_unified = True
-        # A sliding-window model keeps every position's cells, so a slot's cache can be reused
-        # from any position (llama.cpp otherwise drops what the window has passed).
-        params.swa_full = True
+        # A sliding-window model (Gemma 3) keeps only its window's cells, so a slot's cache is
+        # reused only where the window still holds what the next position attends to
+        # (llama_slots checks). swa_full would keep every cell and reuse any prefix, but it
+        # slowed decoding on the default model here (a freed slot's next request took 4-6 s
+        # instead of under 3 s under load), so it stays off.
+        params.swa_full = False
         params.n_threads = params.n_threads_batch = settings.threads
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
