@@ -1,6 +1,6 @@
 """Schema fuzzing: schemathesis generates requests from /schema/openapi.json and sends them to
 `inferline serve` on the tiny chat model (with the bundled embedding and speech models). No
-answer may be a 5xx, and every answer must match the document: its status, its content type
+answer, to valid or to invalid requests, may be a 5xx, and every answer must match the document: its status, its content type
 and its body's schema. Bounded: a few examples per operation, a time budget for the whole run."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import checks
+from schemathesis import GenerationMode, checks
 
 from tests.e2e.serve import Served, serve
 
@@ -42,7 +42,10 @@ def fuzzed(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 def _run(operation: Any, base_url: str, examples: int) -> list[str]:
     failures: list[str] = []
 
-    @given(case=operation.as_strategy())
+    # Valid bodies and invalid ones (wrong types, missing fields): neither may be a 5xx.
+    cases = operation.as_strategy() | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+
+    @given(case=cases)
     @settings(
         max_examples=examples,
         deadline=None,
