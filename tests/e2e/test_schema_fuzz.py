@@ -1,7 +1,8 @@
 """Schema fuzzing: schemathesis generates requests from /schema/openapi.json and sends them to
 `inferline serve` on the tiny chat model (with the bundled embedding and speech models). No
-answer, to valid or to invalid requests, may be a 5xx, and every answer must match the document: its status, its content type
-and its body's schema. Bounded: a few examples per operation, a time budget for the whole run."""
+answer, to valid or to invalid requests, may be a 5xx, and every answer must match the
+document: its status, its content type and its body's schema. Bounded: a few examples per
+operation, a time budget for the whole run."""
 
 from __future__ import annotations
 
