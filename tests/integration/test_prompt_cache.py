@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import inferline
-from inferline_core.config import ModelConfig
+from inferline_core.config import ModelConfig, default_model_config
 from inferline_core.engines.base import ChatOptions, ChatTurn, Finish, Sampling, TextDelta
 from inferline_core.engines.llama_batch import BatchedLlamaEngine
 from inferline_core.engines.llama_cpp import LlamaSettings
@@ -168,3 +168,25 @@ def test_an_echoed_prompt_with_logprobs_is_scored_whole_after_a_cached_one(
     assert isinstance(echo, TextDelta) and echo.text == STORY
     assert isinstance(finish, Finish) and finish.cached_tokens == 0
     assert len(echo.logprobs) == finish.prompt_tokens - 1  # every token after the first
+
+
+@pytest.mark.default_model
+def test_a_sliding_window_model_reuses_only_what_its_window_still_holds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Gemma 3's sliding-window layers keep about window + batch (1,024) cells a slot: after a
+    longer history, a prompt that repeats it reuses it; one sharing only an early prefix,
+    whose cells the window layers have overwritten, starts afresh."""
+    path = default_model_config(tmp_path_factory.mktemp("store")).path
+    settings = LlamaSettings(path=path, context_length=2048, threads=1, chat_format="gemma")
+    engine = BatchedLlamaEngine(settings, 1)
+    try:
+        long = "the lighthouse keeper counted ships " * 260  # well past the window's cells
+        _, first = _run(engine, long, 2)
+        assert first.prompt_tokens > 1300
+        _, again = _run(engine, long, 2)
+        assert again.cached_tokens == again.prompt_tokens - 1
+        _, early = _run(engine, long[:100] + " and then the storm came", 2)
+        assert early.cached_tokens == 0
+    finally:
+        engine.close()
