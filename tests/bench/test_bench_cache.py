@@ -8,8 +8,13 @@ own `llama-server` in the same run. Run on purpose:
   sliding window and inferline keeps only the window's cells (no ``swa_full``), so a slot is
   reused only where the window still holds what the new tokens attend to: a conversation's next
   turn (the whole history) is, a shared prefix much shorter than what the slot holds is not.
-  inferline alone, 2026-12-03, loaded machine: turn 1 12.3 s, turn 2 0.37 s (0.03x) with 1,520
-  of the history's tokens cached (llama-server's build had not finished: no peer figure yet).
+  One run, 2026-12-03, machine shared and loaded, 2 threads: inferline turn 1 11.0 s, turn 2
+  1.41 s (0.13x) with 1,520 tokens cached; llama-server turn 1 0.12 s, turn 2 0.38 s (3.1x), no
+  cached_tokens reported. llama-server's cold turn 1 is far too fast for a 1,500-token prefill
+  on 2 cores and inferline's far too slow (about 7 ms a prompt token, against llama.cpp's
+  2.3 ms measured before): both are unexplained and want a rerun on a quiet machine, with
+  llama-server's log, before any conclusion on prefill speed.
+- Resident size, same run: inferline's core 514 MiB, llama-server 433 MiB (1.19x).
 - The resident size of each server with the model loaded at 4 slots of 4,096 tokens, after one
   request (inferline's figure is its core process; the bridge is a separate process).
 
