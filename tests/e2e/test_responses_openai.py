@@ -327,3 +327,18 @@ def test_errors_name_responses_fields_not_chat_fields(client: openai.OpenAI) -> 
     with pytest.raises(openai.BadRequestError) as zero:
         _create(client, input="hi", max_output_tokens=0)
     assert zero.value.param == "max_output_tokens"
+
+
+def test_tools_left_to_the_model_need_no_strict(client: openai.OpenAI) -> None:
+    """OpenAI's tools default to strict; here only forced calls are constrained, so a tool the
+    model may call on its own (tool_choice auto, the Agents SDK's default) is served as not
+    strict, and saying strict explicitly is refused by name."""
+    loose: Any = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
+    response = _create(client, input="Weather?", tools=loose, max_output_tokens=4)
+    assert response.status == "incomplete" and response.tools[0].strict is False
+    forced = _create(client, input="Weather?", tools=loose, tool_choice="required")
+    assert forced.tools[0].strict is True
+    assert forced.output[0].type == "function_call"
+    with pytest.raises(openai.BadRequestError) as strict:
+        _create(client, input="Weather?", tools=TOOLS, tool_choice="auto")
+    assert strict.value.param is not None and "strict" in strict.value.param

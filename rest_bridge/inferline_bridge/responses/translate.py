@@ -149,6 +149,15 @@ def input_messages(request: ResponseRequest) -> list[chat.Message]:
     return messages
 
 
+def _strict(request: ResponseRequest, strict: bool | None) -> bool:
+    """A tool's strict flag as served: what the request says, else strict exactly when a call is
+    forced. OpenAI defaults strict to true, but only forced calls are constrained here (chat
+    refuses strict otherwise), so an unset flag must not turn every auto request into a 400."""
+    if strict is not None:
+        return strict
+    return request.tool_choice is not None and request.tool_choice not in ("none", "auto")
+
+
 def _tools(request: ResponseRequest) -> list[chat.Tool] | None:
     if request.tools is None:
         return None
@@ -158,7 +167,7 @@ def _tools(request: ResponseRequest) -> list[chat.Tool] | None:
                 name=tool.name,
                 description=tool.description,
                 parameters=tool.parameters,
-                strict=True if tool.strict is None else tool.strict,
+                strict=_strict(request, tool.strict),
             )
         )
         for tool in request.tools
@@ -257,7 +266,7 @@ def echo(request: ResponseRequest) -> dict[str, Any]:
                 "name": tool.name,
                 "description": tool.description,
                 "parameters": tool.parameters,
-                "strict": True if tool.strict is None else tool.strict,
+                "strict": _strict(request, tool.strict),
             }
             for tool in request.tools or ()
         ],
