@@ -59,12 +59,16 @@ def test_the_sdk_wheel_is_typed_and_needs_only_grpc() -> None:
     wheel = _wheel("inferline_client")
     assert _top_level(wheel) == {"inferline"}
     assert "inferline/py.typed" in wheel.namelist()
-    assert {_name(r) for r in _requires(wheel)} == {
+    base = [r for r in _requires(wheel) if "extra ==" not in r]
+    assert {_name(r) for r in base} == {
         "grpcio",
         "grpcio-health-checking",
         "grpcio-status",
         "protobuf",
     }
+    # Trace context is an extra: OpenTelemetry's API, nothing heavier.
+    extras = {_name(r) for r in _requires(wheel) if "extra ==" in r}
+    assert extras == {"opentelemetry-api"}
 
 
 @pytest.mark.parametrize("generic", ["core", "rest_bridge"])

@@ -4,6 +4,9 @@ A request id set with ``request_id()`` goes out as ``x-request-id`` metadata on 
 in that context (the task that set it, and tasks it starts), so one id names a request in the
 caller's logs and the core's. The current OpenTelemetry context goes out as W3C ``traceparent``
 (and ``tracestate``) through OpenTelemetry's own propagator; with no active span it adds nothing.
+OpenTelemetry is optional: the SDK alone needs only grpc and protobuf, and sends trace context
+when ``opentelemetry-api`` is installed (``pip install 'inferline-client[tracing]'``; the
+server and the bridge install it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from opentelemetry import propagate
+try:
+    from opentelemetry import propagate
+except ImportError:  # the SDK alone: no trace context to carry
+    propagate = None  # type: ignore[assignment]
 
 REQUEST_ID_KEY = "x-request-id"
 _request_id: ContextVar[str | None] = ContextVar("inferline_request_id", default=None)
@@ -37,7 +43,8 @@ def current_request_id() -> str | None:
 def outgoing(metadata: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """``metadata`` plus the request id and the trace context of the current context."""
     extra: dict[str, str] = {}
-    propagate.inject(extra)
+    if propagate is not None:
+        propagate.inject(extra)
     value = _request_id.get()
     if value is not None:
         extra[REQUEST_ID_KEY] = value
