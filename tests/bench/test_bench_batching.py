@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,14 +100,16 @@ def _llama_server_binary() -> str:
     return found.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def llama_server(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_llama_server(
+    gemma: Path, log: Path, slots: int, context: int, threads: int
+) -> Iterator[tuple[str, int]]:
+    """llama.cpp's llama-server serving gemma with ``slots`` slots of ``context`` tokens, once
+    it answers /health: its base URL and process id."""
     port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [
-        _llama_server_binary(), "-m", str(gemma), "-np", "8", "-c", str(8 * 1024),
-        "-t", str(os.cpu_count() or 1), "--host", "127.0.0.1", "--port", str(port),
-        "--chat-template", "gemma",
+        _llama_server_binary(), "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
+        "-t", str(threads), "--host", "127.0.0.1", "--port", str(port), "--chat-template", "gemma",
     ]  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -120,10 +123,17 @@ def llama_server(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
-        yield base_url
+        yield base_url, process.pid
     finally:
         process.terminate()
         process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def llama_server(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with running_llama_server(gemma, log, 8, 1024, os.cpu_count() or 1) as (base_url, _):
+        yield base_url
 
 
 def _stream(base_url: str, seed: int, ttfts: list[float]) -> int:

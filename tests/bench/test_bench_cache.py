@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,8 +37,8 @@ import httpx
 import pytest
 
 from inferline_core.config import default_model_config
-from tests.bench.test_bench_batching import _llama_server_binary
-from tests.e2e.serve import free_port, serve
+from tests.bench.test_bench_batching import running_llama_server
+from tests.e2e.serve import serve
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]  # a first llama-server build
 THREADS = os.cpu_count() or 1
@@ -63,32 +62,6 @@ def _inferline(gemma: Path, workdir: Path, slots: int, context: int) -> Iterator
     )
     with serve(["--config", str(config)], workdir) as running:
         yield running.base_url, running.process.pid
-
-
-@contextmanager
-def _llama_server(gemma: Path, log: Path, slots: int, context: int) -> Iterator[tuple[str, int]]:
-    """llama-server serving gemma: its base URL and process id."""
-    port = free_port()
-    command = [
-        _llama_server_binary(), "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
-        "-t", str(THREADS), "--host", "127.0.0.1", "--port", str(port), "--chat-template", "gemma",
-    ]  # fmt: skip
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base_url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        yield base_url, process.pid
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def _turn(base_url: str, messages: list[dict[str, str]]) -> tuple[float, str, int]:
@@ -141,7 +114,9 @@ def test_turn_two_reuses_turn_one(gemma: Path, tmp_path: Path) -> None:
     print(f"\nGemma 3 270M, a ~1,500-token history, {THREADS} threads, median of {ROUNDS}:")
     servers = {
         "inferline REST": _inferline(gemma, tmp_path, 4, 2048),
-        "llama-server": _llama_server(gemma, tmp_path / "llama-server.log", 4, 2048),
+        "llama-server": running_llama_server(
+            gemma, tmp_path / "llama-server.log", 4, 2048, THREADS
+        ),
     }
     for name, server in servers.items():
         with server as (base_url, _):
@@ -182,7 +157,10 @@ def test_resident_size_at_four_slots(gemma: Path, tmp_path: Path) -> None:
         _turn(base_url, hi)
         # The core is the process that holds the model: the largest of serve's children.
         core = max(_rss_mib(child) for child in _descendants(pid))
-    with _llama_server(gemma, tmp_path / "llama-server.log", 4, 4096) as (base_url, pid):
+    with running_llama_server(gemma, tmp_path / "llama-server.log", 4, 4096, THREADS) as (
+        base_url,
+        pid,
+    ):
         _turn(base_url, hi)
         peer = _rss_mib(pid)
     print(
