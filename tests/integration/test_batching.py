@@ -54,6 +54,24 @@ async def test_greedy_text_is_the_same_alone_and_in_a_batch(client: inferline.As
     assert crowd[0] == alone
 
 
+async def test_seeded_samples_are_the_same_alone_and_in_a_batch(
+    client: inferline.AsyncClient,
+) -> None:
+    """A step's sequences draw their tokens on parallel threads (threads = 2 here): each still
+    draws from its own row with its own sampler, so a seeded answer does not change in a crowd."""
+
+    async def sampled(prompt: str, seed: int) -> str:
+        reply = await client.chat(
+            messages=[{"role": "user", "content": prompt}], max_tokens=40, seed=seed,
+            temperature=1.0,
+        )  # fmt: skip
+        return reply.choices[0].message.content[0].text
+
+    alone = [await sampled(f"story {i}", i) for i in range(4)]
+    assert await asyncio.gather(*(sampled(f"story {i}", i) for i in range(4))) == alone
+    assert len(set(alone)) > 1
+
+
 async def test_a_prompt_longer_than_a_slot_is_refused(client: inferline.AsyncClient) -> None:
     with pytest.raises(inferline.InvalidArgumentError) as raised:
         await client.complete(prompt="the " * 700, max_tokens=2)

@@ -26,6 +26,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -166,6 +167,13 @@ class BatchedLlamaEngine:
                 llama_cpp.llama_model_free(self._model)
                 raise
         self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
+        # Sampling a step's sequences in parallel: each draw walks the whole vocabulary in C
+        # with the GIL released, while llama.cpp's own threads sit idle between decodes.
+        self._samplers = (
+            ThreadPoolExecutor(settings.threads, thread_name_prefix="llama-sample")
+            if settings.threads > 1 and parallel > 1
+            else None
+        )
         self._waiting: deque[_Sequence] = deque()
         self._running: list[_Sequence] = []
         self._wake = threading.Condition()
@@ -414,8 +422,12 @@ class BatchedLlamaEngine:
             self._on_step(len(self._running))
         for sequence in [s for s in self._running if s.scored_rows]:
             self._score_prompt(sequence)
-        for sequence in decoding:
+        read = [s for s in decoding if s.stream.done]  # max_tokens 0: the prompt only
+        for sequence in read:
             self._sample(sequence)
+        ready = [s for s in decoding if s not in read]
+        for sequence, token in zip(ready, self._draw(ready), strict=True):
+            self._accept(sequence, token)
 
     def _score_prompt(self, sequence: _Sequence) -> None:
         """The log probability of each prompt token under the logits of the one before it
@@ -434,13 +446,27 @@ class BatchedLlamaEngine:
                 TextDelta(sequence.stream.index, sequence.echo, tuple(sequence.scores))
             )
 
+    def _draw(self, sequences: list[_Sequence]) -> list[int]:
+        """Each sequence's next token, drawn from its logits row by its own sampler."""
+
+        def draw(sequence: _Sequence) -> int:
+            return int(llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row))
+
+        if self._samplers is None or len(sequences) < 2:
+            return [draw(sequence) for sequence in sequences]
+        llama_cpp.llama_get_logits(self._ctx)  # puts the rows in order once, before the threads
+        return list(self._samplers.map(draw, sequences))
+
     def _sample(self, sequence: _Sequence) -> None:
         """Sample the sequence's next token from its logits row and pass it on."""
         if sequence.stream.done:  # max_tokens 0: the prompt was only to be read
             self._running.remove(sequence)
             self._finish(sequence)
             return
-        token = llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row)
+        self._accept(sequence, self._draw([sequence])[0])
+
+    def _accept(self, sequence: _Sequence, token: int) -> None:
+        """Pass a sampled token on to the sequence's reader; end the sequence when it is done."""
         for event in sequence.stream.feed(token):
             sequence.events.put(event)
         sequence.last = token
@@ -504,6 +530,8 @@ class BatchedLlamaEngine:
             self._closing = True
             self._wake.notify()
         self._thread.join()
+        if self._samplers is not None:
+            self._samplers.shutdown()
         llama_cpp.llama_batch_free(self._batch)
         if self._vision is not None:
             self._vision.close()
