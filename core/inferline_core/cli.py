@@ -249,6 +249,9 @@ def core(
     config_path: Path | None,
 ) -> None:
     """Run only the gRPC core, which owns the models."""
+    from inferline_core.engines.openmp import shorten_idle_spin
+
+    shorten_idle_spin()  # before any engine loads llama.cpp
     from inferline_core.config import load_config, resolve_models
     from inferline_core.server import run_core
 
