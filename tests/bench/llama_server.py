@@ -91,6 +91,21 @@ def newest() -> str:
     return found.stdout.strip()
 
 
+# Gemma's turns, as inferline's ``chat_format = "gemma"`` writes them. (This llama-server takes
+# ``--chat-template gemma`` as a Jinja template whose text is "gemma": a 3-token prompt.)
+GEMMA_TEMPLATE = """{{ bos_token }}{% for m in messages %}<start_of_turn>\
+{{ 'model' if m['role'] == 'assistant' else m['role'] }}
+{{ m['content'] | trim }}<end_of_turn>
+{% endfor %}{% if add_generation_prompt %}<start_of_turn>model
+{% endif %}"""
+
+
+def _gemma_template(folder: Path) -> Path:
+    path = folder / "gemma.jinja"
+    path.write_text(GEMMA_TEMPLATE)
+    return path
+
+
 @contextmanager
 def running_llama_server(
     binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int
@@ -100,7 +115,8 @@ def running_llama_server(
     port = free_port()
     command = [
         binary, "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
-        "-t", str(threads), "--host", "127.0.0.1", "--port", str(port), "--chat-template", "gemma",
+        "-t", str(threads), "--host", "127.0.0.1", "--port", str(port), "--jinja",
+        "--chat-template-file", str(_gemma_template(log.parent)),
     ]  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
