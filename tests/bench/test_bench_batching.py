@@ -16,17 +16,19 @@ clock starts. The conversation (turn 2 reusing turn 1's cache) and memory figure
 Figures, 2 cores, 2 threads, quiet machine, 2026-12-03 (inferline / llama-server same version):
 
     sampling   streams  tokens/s               TTFT p50
-    llama.cpp  1         59.1 /  63.4 (0.93x)  0.031 / 0.030 s
-    llama.cpp  4        101.1 / 106.3 (0.95x)  0.075 / 0.078 s
-    llama.cpp  8        117.3 / 121.3 (0.97x)  0.120 / 0.127 s
-    OpenAI     1         51.1 /  55.8 (0.92x)  0.030 / 0.034 s
-    OpenAI     4         91.9 /  89.3 (1.03x)  0.093 / 0.080 s
-    OpenAI     8        106.2 /  99.4 (1.07x)  0.126 / 0.126 s
+    llama.cpp  1         59.0 /  62.1 (0.95x)  0.027 / 0.045 s
+    llama.cpp  4        103.6 / 105.3 (0.98x)  0.077 / 0.108 s
+    llama.cpp  8        119.0 / 121.3 (0.98x)  0.127 / 0.227 s
+    OpenAI     1         52.4 /  55.9 (0.94x)  0.030 / 0.046 s
+    OpenAI     4         91.4 /  87.8 (1.04x)  0.091 / 0.110 s
+    OpenAI     8        106.8 /  98.5 (1.08x)  0.121 / 0.158 s
 
-The newest llama-server was within 3 % of the same-version one here. Earlier figures (the
-issue's 0.82x and 2-4x first-token times) compared unequal work: llama-server applied top-k 40
-by default while inferline, like OpenAI, drew from the whole vocabulary, and each stream paid
-for a new HTTP client inside its time to first token.
+The newest llama-server was within 2 % of the same-version one in tokens/s. inferline's first
+tokens come sooner because every request here shares its prompt and inferline's slots reuse it
+(``cached_tokens``). Earlier figures (the issue's 0.82x and 2-4x first-token times) compared
+unequal work: llama-server applied top-k 40 by default while inferline, like OpenAI, drew from
+the whole vocabulary; llama-server read ``--chat-template gemma`` as a template whose text is
+"gemma" (a 3-token prompt); and each stream paid for a new HTTP client inside its first token.
 
 Where the time goes. A plain Python loop of ``llama_decode`` over 1 / 4 / 8 sequences runs
 as fast as llama.cpp's C++ ``llama-batched-bench`` of the same build (69 / 114 / 130 against
@@ -39,7 +41,7 @@ another thread preempts one of llama.cpp's two threads, which wait for each othe
 graph node. Two changes came from this: a step's sequences draw their tokens on parallel threads
 (the C sampler releases the GIL; +7 % at 8 streams with OpenAI sampling), and libgomp's idle
 spin is cut (``inferline_core.engines.openmp``; +6-9 % tokens/s, 15-21 % sooner first tokens at
-4-8 streams). What remains (3-8 % at 1 stream) is the per-token hops of the architecture: the
+4-8 streams). What remains (2-6 % in tokens/s, most at 1 stream) is the per-token hops of the architecture: the
 core's relay thread, its event loop and gRPC, the bridge process, each waking once per token.
 """
 

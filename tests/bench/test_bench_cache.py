@@ -4,22 +4,20 @@ own `llama-server` in the same run. Run on purpose:
 
 - A conversation's turn 1 and turn 2 time to first token, with a ~1,500-token history (a new
   history each round, so turn 1 starts cold): a server that reuses its slot's cache answers
-  turn 2 about as fast as turn 1 although its prompt is longer. Gemma 3 has a 512-token
+  turn 2 far sooner than turn 1 although its prompt is longer. Gemma 3 has a 512-token
   sliding window and inferline keeps only the window's cells (no ``swa_full``), so a slot is
   reused only where the window still holds what the new tokens attend to: a conversation's next
   turn (the whole history) is, a shared prefix much shorter than what the slot holds is not.
-  One run, 2026-12-03, machine shared and loaded, 2 threads: inferline turn 1 11.0 s, turn 2
-  1.41 s (0.13x) with 1,520 tokens cached; llama-server turn 1 0.12 s, turn 2 0.38 s (3.1x), no
-  cached_tokens reported. llama-server's cold turn 1 is far too fast for a 1,500-token prefill
-  on 2 cores and inferline's far too slow (about 7 ms a prompt token, against llama.cpp's
-  2.3 ms measured before): both are unexplained and want a rerun on a quiet machine, with
-  llama-server's log, before any conclusion on prefill speed.
-- Resident size, same run: inferline's core 514 MiB, llama-server 433 MiB (1.19x).
+  One run, 2026-12-03, quiet machine, 2 threads: inferline turn 1 3.94 s, turn 2 0.12 s
+  (0.03x) with 1,472 tokens cached; llama-server (same llama.cpp) turn 1 4.04 s, turn 2 0.16 s
+  (0.04x) with 1,520 cached. (An earlier run showed llama-server answering turn 1 in 0.12 s: it
+  had read ``--chat-template gemma`` as a template whose text is "gemma" and saw 3 tokens.)
+- Resident size, same run: inferline's core 509 MiB, llama-server 428 MiB (1.19x).
 - The resident size of each server with the model loaded at 4 slots of 4,096 tokens, after one
   request (inferline's figure is its core process; the bridge is a separate process).
 
-The figures of a shared machine are noisy: compare the ratios of one run. llama-server comes from
-the batching benchmark's build (``LLAMA_SERVER`` or the cache venv).
+The figures of a shared machine are noisy: compare the ratios of one run. llama-server is built from
+the same llama.cpp as llama-cpp-python's (``tests.bench.llama_server``).
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ import httpx
 import pytest
 
 from inferline_core.config import default_model_config
-from tests.bench.test_bench_batching import running_llama_server
+from tests.bench.llama_server import running_llama_server, same_version
 from tests.e2e.serve import serve
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]  # a first llama-server build
@@ -115,7 +113,7 @@ def test_turn_two_reuses_turn_one(gemma: Path, tmp_path: Path) -> None:
     servers = {
         "inferline REST": _inferline(gemma, tmp_path, 4, 2048),
         "llama-server": running_llama_server(
-            gemma, tmp_path / "llama-server.log", 4, 2048, THREADS
+            same_version(), gemma, tmp_path / "llama-server.log", 4, 2048, THREADS
         ),
     }
     for name, server in servers.items():
@@ -157,7 +155,9 @@ def test_resident_size_at_four_slots(gemma: Path, tmp_path: Path) -> None:
         _turn(base_url, hi)
         # The core is the process that holds the model: the largest of serve's children.
         core = max(_rss_mib(child) for child in _descendants(pid))
-    with running_llama_server(gemma, tmp_path / "llama-server.log", 4, 4096, THREADS) as (
+    with running_llama_server(
+        same_version(), gemma, tmp_path / "llama-server.log", 4, 4096, THREADS
+    ) as (
         base_url,
         pid,
     ):
