@@ -54,22 +54,28 @@ async def test_greedy_text_is_the_same_alone_and_in_a_batch(client: inferline.As
     assert crowd[0] == alone
 
 
-async def test_seeded_samples_are_the_same_alone_and_in_a_batch(
-    client: inferline.AsyncClient,
-) -> None:
-    """A step's sequences draw their tokens on parallel threads (threads = 2 here): each still
-    draws from its own row with its own sampler, so a seeded answer does not change in a crowd."""
+async def test_each_sequence_draws_with_its_own_sampler(client: inferline.AsyncClient) -> None:
+    """A step's sequences draw their tokens on parallel threads (threads = 2 here), each from its
+    own logits row with its own sampler: a greedy request beside sampled ones of the same prompt
+    answers as it does alone, and each sampled one draws from its own seed.
 
-    async def sampled(prompt: str, seed: int) -> str:
+    Only a greedy answer is compared with its answer alone: llama.cpp's flash attention rounds a
+    row differently with what shares its batch (up to 0.8 in a logit on the default model,
+    about what turning flash attention off changes), so a seeded draw may change in a crowd."""
+
+    async def sampled(seed: int) -> str:
         reply = await client.chat(
-            messages=[{"role": "user", "content": prompt}], max_tokens=40, seed=seed,
-            temperature=1.0,
+            messages=[{"role": "user", "content": "tell me"}], max_tokens=40, seed=seed,
+            temperature=1.5,
         )  # fmt: skip
         return reply.choices[0].message.content[0].text
 
-    alone = [await sampled(f"story {i}", i) for i in range(4)]
-    assert await asyncio.gather(*(sampled(f"story {i}", i) for i in range(4))) == alone
-    assert len(set(alone)) > 1
+    greedy, _ = await _stream(client, "tell me", 40)
+    crowd = await asyncio.gather(_stream(client, "tell me", 40), *(sampled(s) for s in range(3)))
+    assert crowd[0] == (greedy, 40)
+    draws = crowd[1:]
+    assert greedy not in draws
+    assert len(set(draws)) == len(draws)
 
 
 async def test_a_prompt_longer_than_a_slot_is_refused(client: inferline.AsyncClient) -> None:
