@@ -172,9 +172,10 @@ async def test_a_named_scheduler_serves_that_request_only(
     shared = _pipeline(registry).scheduler
     params: dict[str, Any] = {"steps": 2, "width": 64, "height": 64, "seed": 3}
     before = await client.generate_image("a hill", **params)
-    other = await client.generate_image("a hill", scheduler="EulerDiscreteScheduler", **params)
+    # Not Euler: on the tiny random pipeline two steps of Euler end within 2e-6 of DDIM's.
+    other = await client.generate_image("a hill", scheduler="DPMSolverMultistepScheduler", **params)
     after = await client.generate_image("a hill", **params)
     assert _pipeline(registry).scheduler is shared
     assert type(shared).__name__ == "DDIMScheduler"
     assert after.images[0].image.data == before.images[0].image.data  # the default came back
-    assert other.images[0].image.data != before.images[0].image.data  # euler did run
+    assert other.images[0].image.data != before.images[0].image.data  # DPM-Solver did run
