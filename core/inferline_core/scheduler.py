@@ -67,13 +67,19 @@ class Job(Generic[E]):
     ) -> None:
         self.work = work
         self.watch = watch or Unwatched()
-        self.cancel = threading.Event()
+        self.cancel = threading.Event()  # set it with stop(), which also wakes a full buffer
         self.stalled = False  # cancelled because its reader made no room for stall_s
         self.on_stall: Callable[[], None] = lambda: None  # called on the event loop
         self._loop = asyncio.get_running_loop()
         self._events: asyncio.Queue[object] = asyncio.Queue()
         self._room = threading.Semaphore(buffer)  # one per event the reader may lag behind
         self._stall_s = stall_s
+
+    def stop(self) -> None:
+        """Cancel the job: the engine stops within a token, and a worker waiting for room in
+        the reader's buffer wakes at once rather than when ``stall_s`` runs out."""
+        self.cancel.set()
+        self._room.release()
 
     def push(self, item: object) -> None:
         """Called from the worker thread: hand an exception or the end over (never waits)."""
@@ -83,6 +89,8 @@ class Job(Generic[E]):
         """Called from the worker thread: hand an event over once the reader has room; False
         (and the job cancelled) when it made none for ``stall_s`` seconds."""
         if self._room.acquire(timeout=self._stall_s):
+            if self.cancel.is_set():  # woken by stop(): nobody reads any more
+                return False
             self.push(event)
             return True
         self.stalled = True
@@ -125,7 +133,7 @@ class Job(Generic[E]):
                 self._room.release()
                 yield item  # type: ignore[misc]
         finally:
-            self.cancel.set()
+            self.stop()
 
 
 class ModelWorker:

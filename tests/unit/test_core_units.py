@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +142,26 @@ async def test_worker_cancels_running_job_and_frees_waiting_slots() -> None:
     await events.aclose()  # leaving the stream cancels the running job
     assert [event async for event in waiting.events()] == []
     assert [event async for event in third.events()] == [42]
+    await asyncio.to_thread(worker.close, 5)
+
+
+async def test_a_reader_that_leaves_a_full_buffer_frees_the_worker_at_once() -> None:
+    """A job waiting for room in its reader's buffer hears its cancel at once, not when the
+    stall limit runs out: a client that disconnects mid-stream gives its model back."""
+    worker = ModelWorker("w", max_queue=1, buffer=2, stall_s=30)
+    job = worker.submit(_forever)
+    events = job.events()
+    assert await anext(events) == 1
+    await asyncio.sleep(0.2)  # the job fills the buffer of 2 and waits for room
+    await events.aclose()  # the reader leaves with the buffer full
+    started = time.monotonic()
+    for _ in range(500):
+        if not worker.running:
+            break
+        await asyncio.sleep(0.01)
+    assert worker.running == 0
+    assert time.monotonic() - started < 1
+    assert not job.stalled
     await asyncio.to_thread(worker.close, 5)
 
 

@@ -177,7 +177,7 @@ def leased_events(
         raise
 
     def rpc_done(_: object) -> None:
-        job.cancel.set()
+        job.stop()
         lease.release()
 
     context.add_done_callback(rpc_done)
