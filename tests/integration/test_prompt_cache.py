@@ -79,6 +79,28 @@ def test_a_second_turn_reuses_the_first_and_answers_as_a_cold_start(
     assert cold_first.prompt_tokens <= warm_finish.cached_tokens < warm_finish.prompt_tokens
 
 
+def test_two_conversations_in_turn_keep_their_own_slots(
+    engines: Callable[..., BatchedLlamaEngine],
+) -> None:
+    """A new conversation that shares only the chat template's first tokens with a slot takes
+    the empty slot, that prefix copied over, rather than overwrite the other conversation's
+    cache; a regenerated answer trims its own slot rather than take the other one: each
+    conversation's next turn reuses its own history."""
+    engine = engines(parallel=2)
+    alice = [ChatTurn("user", STORY)]
+    bob = [ChatTurn("user", "tell me about the sea and the ships on it")]
+    alice_reply, alice_first = _chat(engine, alice, 16)
+    bob_reply, bob_first = _chat(engine, bob, 16)
+    assert 0 < bob_first.cached_tokens < 10  # the template's first tokens
+    assert bob_reply == _chat(engines(parallel=1), bob, 16)[0]  # the copied cells are right
+    again, regenerated = _chat(engine, bob, 16)
+    assert (again, regenerated.cached_tokens) == (bob_reply, bob_first.prompt_tokens - 1)
+    for history, reply, first in ((alice, alice_reply, alice_first), (bob, bob_reply, bob_first)):
+        turn = [*history, ChatTurn("assistant", reply), ChatTurn("user", "and then?")]
+        _, finish = _chat(engine, turn, 4)
+        assert finish.cached_tokens >= first.prompt_tokens
+
+
 def test_the_same_prompt_again_evaluates_only_its_last_token(
     engines: Callable[..., BatchedLlamaEngine],
 ) -> None:
@@ -171,22 +193,34 @@ def test_an_echoed_prompt_with_logprobs_is_scored_whole_after_a_cached_one(
 
 
 @pytest.mark.default_model
+@pytest.mark.parametrize("parallel", [1, 2])
 def test_a_sliding_window_model_reuses_only_what_its_window_still_holds(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, parallel: int
 ) -> None:
-    """Gemma 3's sliding-window layers keep about window + batch (1,024) cells a slot: after a
-    longer history, a prompt that repeats it reuses it; one sharing only an early prefix,
-    whose cells the window layers have overwritten, starts afresh."""
+    """Gemma 3's sliding-window layers keep window + batch cells a slot (1,024; with unified
+    slots, that many per slot for all): after a longer history, a prompt sharing only an early
+    prefix, whose cells the window layers have overwritten, starts afresh: in the same slot, or
+    with two slots in the empty one, where that prefix cannot be copied from the first, whose
+    history is then still there to reuse."""
     path = default_model_config(tmp_path_factory.mktemp("store")).path
-    settings = LlamaSettings(path=path, context_length=2048, threads=1, chat_format="gemma")
-    engine = BatchedLlamaEngine(settings, 1)
+    settings = LlamaSettings(path=path, context_length=4096, threads=1, chat_format="gemma")
+    engine = BatchedLlamaEngine(settings, parallel)
     try:
-        long = "the lighthouse keeper counted ships " * 260  # well past the window's cells
+        long = "the lighthouse keeper counted ships " * 540  # well past the window's cells
         _, first = _run(engine, long, 2)
-        assert first.prompt_tokens > 1300
+        assert first.prompt_tokens > 2600
+        early = long[:100] + " and then the storm came"
+        text, after = _run(engine, early, 8)
+        assert after.cached_tokens == 0
         _, again = _run(engine, long, 2)
-        assert again.cached_tokens == again.prompt_tokens - 1
-        _, early = _run(engine, long[:100] + " and then the storm came", 2)
-        assert early.cached_tokens == 0
+        if parallel == 1:  # the early prompt took the history's place
+            assert again.cached_tokens < after.prompt_tokens
+        else:  # the history kept its slot
+            assert again.cached_tokens == again.prompt_tokens - 1
     finally:
         engine.close()
+    cold = BatchedLlamaEngine(settings, 1)
+    try:
+        assert text == _run(cold, early, 8)[0]
+    finally:
+        cold.close()
