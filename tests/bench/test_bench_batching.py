@@ -52,12 +52,13 @@ graph node. Two changes came from this: a step's sequences draw their tokens on 
 (the C sampler releases the GIL; +7 % at 8 streams with OpenAI sampling), and libgomp's idle
 spin is cut (``inferline_core.engines.openmp``; +6-9 % tokens/s, 15-21 % sooner first tokens at
 4-8 streams). What remains (2-9 % in tokens/s, most at 1 stream) is in two parts. The engine alone
-(in-process, no gRPC or HTTP) runs one stream at 43.0 tok/s with its other slots empty and 40.6
-once all 8 hold earlier requests' caches: in the unified KV cache every step's attention spans
-the cells of the idle slots too (a per-stream cache spans only its own, but decodes 8 streams at
-71 instead of 110 tok/s, so the cache stays unified). The rest is the per-token hops of the
-architecture: the core's relay thread, its event loop and gRPC, the bridge process, each waking
-once per token.
+(in-process, no gRPC or HTTP) runs one stream at 43.0 tok/s on a new engine and 40.6 once 8
+requests have run at once (41.0 and 38.7 in a second run), and forgetting the 7 idle slots
+then does not bring it back: where the cells lie in the unified KV cache, not pinned down
+further. A per-stream cache (``kv_unified`` off) keeps one stream at 42.5-42.8 throughout but
+decodes 8 streams at 71 instead of 110 tok/s, so the cache stays unified. The rest is the
+per-token hops of the architecture: the core's relay thread, its event loop and gRPC, the bridge
+process, each waking once per token.
 """
 
 from __future__ import annotations
