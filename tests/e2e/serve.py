@@ -34,18 +34,32 @@ class Served:
     log: Path
 
 
-def wait_healthy(served: Served, timeout: float) -> None:
+class Exited(RuntimeError):
+    """A server process ended before it answered its health check."""
+
+
+def wait_for_health(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float, name: str
+) -> None:
+    """Wait until GET ``url`` answers 200; Exited if ``process`` ends first, TimeoutError if
+    ``timeout`` seconds pass. Both carry ``log``, the process's output."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if served.process.poll() is not None:
-            raise RuntimeError(f"inferline serve exited early:\n{served.log.read_text()}")
+        if process.poll() is not None:
+            raise Exited(f"{name} exited early ({process.returncode}):\n{log.read_text()}")
         try:
-            if httpx.get(served.base_url + "/health", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise TimeoutError(f"inferline serve did not become healthy:\n{served.log.read_text()}")
+    raise TimeoutError(f"{name} did not become healthy:\n{log.read_text()}")
+
+
+def wait_healthy(served: Served, timeout: float) -> None:
+    wait_for_health(
+        served.base_url + "/health", served.process, served.log, timeout, "inferline serve"
+    )
 
 
 def stop(served: Served, timeout: float = 30) -> int:
