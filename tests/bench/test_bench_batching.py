@@ -194,11 +194,6 @@ def _concurrent(
     return sum(counts) / elapsed, ttfts
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def test_batching_figures(served: Served, gemma: Path, peers: dict[str, str]) -> None:
     llm = llama_cpp.Llama(
         model_path=str(gemma), n_ctx=1024, n_threads=os.cpu_count() or 1,

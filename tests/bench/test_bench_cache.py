@@ -11,8 +11,9 @@ own `llama-server` in the same run. Run on purpose:
   One run, 2026-12-03, quiet machine, 2 threads: inferline turn 1 3.94 s, turn 2 0.12 s
   (0.03x) with 1,472 tokens cached; llama-server (same llama.cpp) turn 1 4.04 s, turn 2 0.16 s
   (0.04x) with 1,520 cached. Another machine (a Xeon with AMX): inferline 3.98 s and 0.11 s
-  (0.03x, 1,472 cached), llama-server 3.61 s and 0.13 s (0.04x, 1,424 cached). (An earlier run showed llama-server answering turn 1 in 0.12 s: it
-  had read ``--chat-template gemma`` as a template whose text is "gemma" and saw 3 tokens.)
+  (0.03x, 1,472 cached), llama-server 3.61 s and 0.13 s (0.04x, 1,424 cached). (An earlier
+  run showed llama-server answering turn 1 in 0.12 s: it had read ``--chat-template gemma`` as
+  a template whose text is "gemma" and saw 3 tokens.)
 - Resident size, same run: inferline's core 509 MiB, llama-server 428 MiB (1.19x); on the other
   machine 509 and 430 MiB (1.18x).
 - The resident size of each server with the model loaded at 4 slots of 4,096 tokens, after one
