@@ -34,6 +34,7 @@ def engine_loader(config: Config, on_step: StepObserver | None = None) -> Loader
                 chat_format=model.chat_format,
                 default_temperature=model.default_temperature,
                 mmproj=model.mmproj,
+                flash_attention=model.flash_attention or core.flash_attention,
             )
             if model.type == "embedding":
                 from inferline_core.engines.llama_embed import LlamaEmbedder

@@ -1,5 +1,10 @@
 """One `inferline serve` with the tiny chat model (and so the bundled embedding model beside
-it) for the end-to-end modules, and an openai SDK client for it."""
+it) for the end-to-end modules, and an openai SDK client for it.
+
+Its flash attention is off: tests compare greedy answers between calls (a stream against the
+same request whole), and with flash attention on llama.cpp rounds a row with where its KV cells
+lie, which the tests before have shaped; the tiny model's random logits tie often enough for
+that to change a token (a CI run failed that way)."""
 
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ def served(tiny_chat_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     workdir = tmp_path_factory.mktemp("serve")
     model_path = workdir / f"{MODEL}.gguf"
     model_path.symlink_to(tiny_chat_gguf)
-    with serve([str(model_path), "--nctx", "2048"], workdir) as running:
+    config = workdir / "config.toml"
+    config.write_text('[core]\nflash_attention = "off"\n')
+    with serve([str(model_path), "--nctx", "2048", "--config", str(config)], workdir) as running:
         yield running
 
 

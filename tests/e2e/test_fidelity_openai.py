@@ -189,7 +189,8 @@ STRICT_TOOL: dict[str, object] = {
         "strict": True,
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string"}},
+            # Bounded, so that the random model's string closes within max_tokens.
+            "properties": {"city": {"type": "string", "maxLength": 12}},
             "required": ["city"],
             "additionalProperties": False,
         },
@@ -215,6 +216,7 @@ def test_strict_tools_are_enforced_when_forced_and_refused_in_auto(client: opena
         max_tokens=200,
         seed=1,
     )
+    assert forced.choices[0].finish_reason == "tool_calls"
     calls = forced.choices[0].message.tool_calls
     assert calls and calls[0].function.name == "get_weather"  # type: ignore[union-attr]
     assert set(json.loads(calls[0].function.arguments)) == {"city"}  # type: ignore[union-attr]

@@ -97,6 +97,7 @@ def test_model_paths_pick_backend_and_type(tmp_path: Path) -> None:
             "core: Object contains unknown field `max_loded_models`",
         ),
         ("[core]\nkeep_alive = 'soon'\n", "core.keep_alive: 'soon' is not a duration"),
+        ("[core]\nflash_attention = 'yes'\n", "core.flash_attention: Invalid enum value 'yes'"),
         (
             "[api.models.m]\npath = 'x'\nkeep_alive = '5 minutes'\n",
             "api.models.m.keep_alive: '5 minutes' is not a duration",

@@ -15,6 +15,7 @@ import msgspec
 
 ModelType = Literal["chat", "completion", "embedding", "image", "audio", "vision"]
 Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
+FlashAttention = Literal["auto", "on", "off"]
 
 
 class ConfigError(Exception):
@@ -50,6 +51,8 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     matryoshka: bool = False
     mmproj: str | None = None
     gpu_layers: int | None = None
+    # llama.cpp models: "auto" | "on" | "off"; unset: [core] flash_attention.
+    flash_attention: FlashAttention | None = None
     # Requests a llama.cpp text model serves at once (continuous batching), each with
     # context_length tokens; unset: [core] parallel. Vision models batch too.
     parallel: int | None = None
@@ -143,6 +146,10 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     address: str = "127.0.0.1:50051"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gpu_layers: int = -1
+    # llama.cpp's flash attention for every llama.cpp model: "auto" (llama.cpp decides; on for
+    # the CPU) is fastest, but then a greedy or seeded answer may change with what ran before
+    # (where its KV cells lie); "off" makes them repeat exactly.
+    flash_attention: FlashAttention = "auto"
     threads: int | None = None
     model_store: str = "~/.cache/inferline/models"
     max_loaded_models: int = 4

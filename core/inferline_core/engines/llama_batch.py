@@ -46,6 +46,7 @@ from inferline_core.engines.base import (
 )
 from inferline_core.engines.chat_prompt import ChatFormatter
 from inferline_core.engines.llama_cpp import (
+    FLASH_ATTENTION,
     LlamaSettings,
     grammar_for,
     logprob,
@@ -150,6 +151,7 @@ class BatchedLlamaEngine:
         # slowed decoding on the default model here (a freed slot's next request took 4-6 s
         # instead of under 3 s under load), so it stays off.
         params.swa_full = False
+        params.flash_attn_type = FLASH_ATTENTION[settings.flash_attention]
         params.n_threads = params.n_threads_batch = settings.threads
         self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:

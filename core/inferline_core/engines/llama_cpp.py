@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import llama_cpp
 import numpy as np
@@ -42,6 +43,17 @@ class LlamaSettings:
     chat_format: str | None = None
     default_temperature: float | None = None
     mmproj: str | None = None
+    # llama.cpp's flash attention: "auto" lets llama.cpp decide (on for the CPU). It rounds with
+    # where a sequence's KV cells lie, so with it a greedy answer may change with what ran
+    # before; "off" makes answers repeat exactly, at some cost in tokens/s.
+    flash_attention: Literal["auto", "on", "off"] = "auto"
+
+
+FLASH_ATTENTION = {
+    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
 
 
 def grammar_for(options: ChatOptions) -> str | None:
