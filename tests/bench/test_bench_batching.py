@@ -55,10 +55,15 @@ spin is cut (``inferline_core.engines.openmp``; +6-9 % tokens/s, 15-21 % sooner 
 (in-process, no gRPC or HTTP) runs one stream at 43.0 tok/s on a new engine and 40.6 once 8
 requests have run at once (41.0 and 38.7 in a second run), and forgetting the 7 idle slots
 then does not bring it back: where the cells lie in the unified KV cache, not pinned down
-further. A per-stream cache (``kv_unified`` off) keeps one stream at 42.5-42.8 throughout but
-decodes 8 streams at 71 instead of 110 tok/s, so the cache stays unified. The rest is the
-per-token hops of the architecture: the core's relay thread, its event loop and gRPC, the bridge
-process, each waking once per token.
+further. A per-stream cache (``kv_unified`` off, as llama-server runs with ``-np``) keeps one
+stream at 42.5-42.8 throughout. It decoded 8 streams at 64-71 instead of 110-118 tok/s only
+because llama.cpp splits a batch for per-stream caches wherever the next token's sequence id
+is not the last one's plus one (our batch followed arrival order); in slot order it ran 8
+streams at 113.5 against 117.6, one stream after them at 40.4-41.5 against 40.2, within this
+machine's noise. It also copies only whole slots (a shared prefix would cost the whole
+stream's cells), so the cache stays unified. The rest is the per-token hops of the
+architecture: the core's relay thread, its event loop and gRPC, the bridge process, each waking
+once per token.
 """
 
 from __future__ import annotations
