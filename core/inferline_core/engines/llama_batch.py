@@ -49,6 +49,7 @@ from inferline_core.engines.llama_cpp import (
     FLASH_ATTENTION,
     LlamaSettings,
     grammar_for,
+    init_backend,
     logprob,
     offered_tools,
     token_budget,
@@ -56,6 +57,7 @@ from inferline_core.engines.llama_cpp import (
 )
 from inferline_core.engines.llama_sampler import sampler_chain
 from inferline_core.engines.llama_slots import SlotCache
+from inferline_core.engines.llama_vocab import ModelText
 from inferline_core.engines.token_stream import TokenStream
 from inferline_core.engines.vision import MARKER as VISION_MARKER
 from inferline_core.engines.vision import VisionEncoder, VisionPrompt
@@ -125,21 +127,26 @@ class BatchedLlamaEngine:
         self._chunk = chunk
         self._on_step = on_step  # hears each step's number of sequences (metrics)
         self._slot_context = settings.context_length or 4096
-        self._text = llama_cpp.Llama(model_path=settings.path, vocab_only=True, verbose=False)
-        self._vocab = llama_cpp.llama_model_get_vocab(self._text.model)
-        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
         self._default_temperature = settings.default_temperature
-        self._formatter = ChatFormatter(
-            self._text.metadata,
-            settings.chat_format,
-            bos=self._piece(self._text.token_bos()),
-            eos=self._piece(self._text.token_eos()),
-        )
+        init_backend()
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = settings.gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(settings.path.encode(), model_params)
         if not self._model:
             raise ValueError(f"cannot load {settings.path!r}")
+        self._text = ModelText(self._model)
+        self._vocab = self._text.vocab
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        try:
+            self._formatter = ChatFormatter(
+                self._text.metadata(),
+                settings.chat_format,
+                bos=self._piece(self._text.bos),
+                eos=self._piece(self._text.eos),
+            )
+        except BaseException:
+            llama_cpp.llama_model_free(self._model)
+            raise
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self._slot_context * parallel
         params.n_batch = params.n_ubatch = BATCH
@@ -194,7 +201,7 @@ class BatchedLlamaEngine:
     def _piece(self, token: int) -> str:
         if token < 0:
             return ""
-        return self._text.detokenize([token], special=True).decode("utf-8", errors="replace")
+        return self._text.piece(token, special=True).decode("utf-8", errors="replace")
 
     # The TextGenerator interface: each call feeds the batch and relays its sequence's events.
 
@@ -275,7 +282,7 @@ class BatchedLlamaEngine:
             prompt=prompt,
             budget=token_budget(len(prompt), self._slot_context, sampling),
             stops=stops,
-            detokenize=lambda token: self._text.detokenize([token]),
+            detokenize=self._text.piece,
             is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
             # The logits row is this step's: read when the token is fed, after sampling.
             logprob=(
@@ -328,7 +335,7 @@ class BatchedLlamaEngine:
                     return EngineFailed()
 
     def _bytes(self, token: int) -> bytes:
-        return bytes(self._text.detokenize([token], special=True))
+        return self._text.piece(token, special=True)
 
     # The batch thread.
 
@@ -441,7 +448,7 @@ class BatchedLlamaEngine:
         for position, row in sequence.scored_rows:
             if position + 1 < len(sequence.prompt):
                 token = sequence.prompt[position + 1]
-                piece = bytes(self._text.detokenize([token]))
+                piece = self._text.piece(token)
                 sequence.scores.append(
                     logprob(self._ctx, row, self._n_vocab, token, piece, top, self._bytes)
                 )
@@ -542,4 +549,3 @@ class BatchedLlamaEngine:
             self._vision.close()
         llama_cpp.llama_free(self._ctx)
         llama_cpp.llama_model_free(self._model)
-        self._text.close()

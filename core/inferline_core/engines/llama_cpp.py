@@ -8,6 +8,8 @@ tool calls are cut out of the text by a shaper (``tool_calls``).
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +49,15 @@ class LlamaSettings:
     # where a sequence's KV cells lie, so with it a greedy answer may change with what ran
     # before; "off" makes answers repeat exactly, at some cost in tokens/s.
     flash_attention: Literal["auto", "on", "off"] = "auto"
+
+
+@functools.cache
+def init_backend() -> None:
+    """Initialize llama.cpp once per process, before the first model loads, and keep its
+    loading chatter (every tensor, at debug level) off stderr: llama-cpp-python prints what
+    reaches the level of this logger, errors only once any Llama(verbose=False) is made."""
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    llama_cpp.llama_backend_init()
 
 
 FLASH_ATTENTION = {
