@@ -63,9 +63,9 @@ streams at 113.5 against 117.6, one stream after them at 40.4-41.5 against 40.2,
 machine's noise. It also copies only whole slots (a shared prefix would cost the whole
 stream's cells), so the cache stays unified. The rest is the per-token hops of the
 architecture: the core's relay thread, its event loop and gRPC, the bridge process, each waking
-once per token. Measured at one stream (two runs, each stream 128 tokens, median of five): the
-engine in-process 41.9 tok/s, through the core's gRPC (the SDK in the same process) 40.2
-(0.96x), through the REST bridge 39.2 (0.94x). An extra thread hop between the batch thread
+once per token. Measured at one stream (each stream 128 tokens; the mean of two runs' medians of
+five): the engine in-process 41.9 tok/s, through the core's gRPC (the SDK in the same process)
+40.6 (0.97x), through the REST bridge 39.1 (0.93x). An extra thread hop between the batch thread
 and the reader costs 0.3 %, an event-loop hop 0-1.5 %: taking out the relay thread would not
 close the gap, which lies in gRPC's and HTTP's own per-message work, at one message a token.
 """
