@@ -8,8 +8,9 @@ never stalls them for long. Each sequence has its own sampler chain (its tempera
 min-p, penalties, logit bias, seed and grammar; see ``llama_sampler``) and its own TokenStream,
 so its parameters apply to it alone. Its logits are not bit for bit those it would get alone:
 llama.cpp's flash attention (on: 10-15 % more tokens/s at 4-8 sequences here) rounds a row
-differently with what shares its batch, enough to change a seeded draw after a few tokens
-(OpenAI's seed is best effort too); a greedy answer only where two tokens nearly tie. A
+differently with what shares its batch and where its KV cells lie, enough to change a seeded
+draw after a few tokens (OpenAI's seed is best effort too), a greedy answer where two tokens
+nearly tie; with ``flash_attention = "off"`` both repeat exactly. A
 finished or cancelled sequence frees its slot at once and leaves its KV cells for the next
 request that shares their prefix (``llama_slots``); a failed one leaves nothing.
 
@@ -135,8 +136,7 @@ class BatchedLlamaEngine:
         if not self._model:
             raise ValueError(f"cannot load {settings.path!r}")
         self._text = ModelText(self._model)
-        self._vocab = self._text.vocab
-        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+        self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._text.vocab))
         try:
             self._formatter = ChatFormatter(
                 self._text.metadata(),
@@ -283,7 +283,7 @@ class BatchedLlamaEngine:
             budget=token_budget(len(prompt), self._slot_context, sampling),
             stops=stops,
             detokenize=self._text.piece,
-            is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._vocab, token)),
+            is_end=lambda token: bool(llama_cpp.llama_vocab_is_eog(self._text.vocab, token)),
             # The logits row is this step's: read when the token is fed, after sampling.
             logprob=(
                 (
@@ -297,7 +297,7 @@ class BatchedLlamaEngine:
         )
         sampler = sampler_chain(
             sampling,
-            vocab=self._vocab,
+            vocab=self._text.vocab,
             n_vocab=self._n_vocab,
             grammar=grammar,
             default_temperature=self._default_temperature,

@@ -8,7 +8,7 @@ so request threads tokenize with it while the batch thread decodes, as llama.cpp
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import llama_cpp
@@ -17,7 +17,7 @@ _PIECE = 64  # bytes; a longer piece is read again into a buffer of its size
 
 
 class ModelText:
-    """Tokenize and detokenize with ``model``'s vocabulary (a ``llama_model`` pointer that must
+    """Tokenize with ``model``'s vocabulary and read its tokens' pieces (a ``llama_model`` pointer that must
     outlive this object), and read its GGUF metadata."""
 
     def __init__(self, model: Any) -> None:
@@ -50,10 +50,6 @@ class ModelText:
             if length >= 0:
                 return buffer.raw[:length]
             size = -length
-
-    def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> bytes:
-        """The tokens' pieces joined."""
-        return b"".join(self.piece(token, special=special) for token in tokens)
 
     def metadata(self) -> dict[str, str]:
         """The GGUF's key-value pairs (arrays, such as the token list, are left out by
