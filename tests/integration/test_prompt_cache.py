@@ -45,10 +45,18 @@ def engines(tiny_chat_gguf: Path) -> Iterator[Callable[..., BatchedLlamaEngine]]
 
 
 def _run(
-    engine: BatchedLlamaEngine, prompt: str, max_tokens: int, cancel: threading.Event | None = None
+    engine: BatchedLlamaEngine,
+    prompt: str,
+    max_tokens: int,
+    cancel: threading.Event | None = None,
+    seed: int | None = None,
 ) -> tuple[str, Finish]:
+    """Complete ``prompt`` greedily, or sampled at temperature 1 under ``seed``."""
     text, finish = "", None
-    sampling = Sampling(max_tokens=max_tokens, **GREEDY)
+    if seed is None:
+        sampling = Sampling(max_tokens=max_tokens, **GREEDY)
+    else:
+        sampling = Sampling(max_tokens=max_tokens, temperature=1.0, seed=seed)
     for event in engine.complete(prompt, sampling, index=0, cancel=cancel or threading.Event()):
         if isinstance(event, TextDelta):
             text += event.text
@@ -118,11 +126,7 @@ def test_answers_repeat_whatever_ran_before_and_beside_them(
     engine = engines(parallel=4, threads=2)
 
     def answer(prompt: str, max_tokens: int, seed: int | None = None) -> str:
-        sampling = Sampling(
-            max_tokens=max_tokens, temperature=0.0 if seed is None else 1.0, seed=seed
-        )
-        events = engine.complete(prompt, sampling, index=0, cancel=threading.Event())
-        return "".join(e.text for e in events if isinstance(e, TextDelta))
+        return _run(engine, prompt, max_tokens, seed=seed)[0]
 
     first = answer(STORY, 48), answer(STORY, 48, seed=7)
     draw = random.Random(0)
