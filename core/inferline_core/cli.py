@@ -58,7 +58,9 @@ _nexa_options = [
 ]
 _nctx_option = click.option("--nctx", type=click.IntRange(min=16), help="Context length in tokens.")
 _threads_option = click.option(
-    "--threads", type=click.IntRange(min=1), help="CPU threads per model."
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads per model (default: physical cores, within the CPU quota).",
 )
 _backend_option = click.option(
     "--backend",

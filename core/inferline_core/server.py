@@ -172,7 +172,14 @@ class CoreServer:
                 log.error("a default model failed to load: the core stays NOT_SERVING")
                 return self.port
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        log.info("core listening on %s (port %d)", self.config.core.address, self.port)
+        core = self.config.core
+        threads = core.thread_count
+        log.info(
+            "core listening on %s (port %d); %d CPU threads per model",
+            core.address,
+            self.port,
+            threads,
+        )
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:

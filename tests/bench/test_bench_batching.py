@@ -71,6 +71,17 @@ close the gap, which lies in gRPC's and HTTP's own per-message work, at one mess
 Faster event loops do not change it: uvloop and httptools in the bridge gave 39.9 against 40.6
 tok/s (REST, one stream, three interleaved runs' medians), uvloop in the core 39.8 against 39.5
 (eight runs), both within this machine's run-to-run noise of 2-3 %.
+
+That per-message work costs tokens/s only where llama.cpp computes on every core. CPU per token
+at one stream (eight requests of 128 tokens, per thread from /proc): llama.cpp's two threads
+about 25 ms each, the core's event loop (the gRPC replies) 0.49 ms, the bridge 0.75 ms (its
+event loop 0.48: Litestar, h11, a socket write per event; the rest gRPC's threads), the
+benchmark's client 0.27 ms. On 2 cores those milliseconds come out of llama.cpp's threads. With
+one llama.cpp thread, a core left free, inferline matched llama-server at one stream (24.2
+against 23.9 tok/s, 1.01x; first token 0.066 against 0.087 s), where two threads in the same
+session ran 0.92x (36.7 against 39.9). So the one-stream gap is the price of sharing the last
+core, and it goes where a core or a hyperthread is free: inferline, like llama.cpp, computes
+on the physical cores by default (``inferline_core.cpus``), which leaves the hyperthreads to it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from inferline_core.cpus import default_threads
+
 ModelType = Literal["chat", "completion", "embedding", "image", "audio", "vision"]
 Backend = Literal["llama_cpp", "onnx", "diffusers", "whisper"]
 FlashAttention = Literal["auto", "on", "off"]
@@ -204,8 +206,9 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     @property
     def thread_count(self) -> int:
-        """CPU threads per model: the configured number, else every core."""
-        return self.threads or os.cpu_count() or 1
+        """CPU threads per model: the configured number, else ``cpus.default_threads()``
+        (physical cores this process may use, at most its cgroup's CPU quota)."""
+        return self.threads or default_threads()
 
 
 class SupervisorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
