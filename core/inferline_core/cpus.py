@@ -82,7 +82,9 @@ def cpu_quota(membership: Path = CGROUP_MEMBERSHIP, root: Path = CGROUP_ROOT) ->
         if hierarchy == "0" and not controllers:
             folders, read = _ancestors(root, path), _v2_quota
         elif "cpu" in controllers.split(","):
-            folders, read = _ancestors(root / controllers, path), _v1_quota
+            # Mounted as "cpu,cpuacct" (or "cpuacct,cpu"), with a "cpu" link where systemd runs.
+            mount = root / "cpu" if (root / "cpu").is_dir() else root / controllers
+            folders, read = _ancestors(mount, path), _v1_quota
         else:
             continue
         quotas.extend(quota for quota in map(read, folders) if quota is not None)

@@ -87,6 +87,15 @@ def test_cgroup_v1_container_sees_its_own_cgroup_at_the_mount(tmp_path: Path) ->
     assert cpu_quota(membership, root) == 1.5
 
 
+def test_cgroup_v1_found_through_the_cpu_link(tmp_path: Path) -> None:
+    membership = tmp_path / "self-cgroup"
+    membership.write_text("3:cpuacct,cpu:/user.slice\n")
+    root = tmp_path / "cgroup"
+    _write(root / "cpu" / "user.slice" / "cpu.cfs_quota_us", "400000\n")
+    _write(root / "cpu" / "user.slice" / "cpu.cfs_period_us", "100000\n")
+    assert cpu_quota(membership, root) == 4
+
+
 def test_cgroup_v1_unlimited(tmp_path: Path) -> None:
     membership = tmp_path / "self-cgroup"
     membership.write_text("1:cpu:/\n")
