@@ -6,13 +6,9 @@ import asyncio
 from pathlib import Path
 
 import click
-import httpx
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
 from inferline_core.config import Config, ConfigError, load_config
-from inferline_core.store import PullError, Store, StoredModel, pull
+from inferline_core.store import PullError, Store, StoredModel
 
 _config_option = click.option(
     "--config",
@@ -33,6 +29,14 @@ def pull_with_progress(
     config: Config, reference: str, *, endpoint: str | None = None, revision: str = "main"
 ) -> StoredModel:
     """Pull ``reference`` into the store, drawing a progress bar per file."""
+    # Imported here, not with the module: `inferline core` loads this command group too, and
+    # httpx and rich would add 4-5 MiB to the core's resident size.
+    import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from inferline_core.hub import pull
+
     store = Store(config.core.store_path)
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=Console(stderr=True)) as bars:
@@ -81,6 +85,9 @@ def models_group() -> None:
 @_config_option
 def list_models(config_path: Path | None) -> None:
     """Every stored model."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "size", "path")
     for model in Store(_config(config_path).core.store_path).models():
         table.add_row(model.id, f"{model.size / 2**20:.1f} MiB", str(model.path))

@@ -12,8 +12,9 @@ import pytest
 
 import inferline
 from inferline_core.config import Config, CoreConfig
+from inferline_core.hub import pull
 from inferline_core.server import build_server
-from inferline_core.store import PullError, Store, pull
+from inferline_core.store import PullError, Store
 from tests.fixtures.hub import Hub, running_hub
 
 BAD_REFERENCES = ["../x", "a/..", "../../etc", "./x", "a/b/c", "/abs/x", "a/b:../../x.gguf"]

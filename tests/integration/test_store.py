@@ -14,8 +14,9 @@ import pytest
 
 import inferline
 from inferline_core.config import Config, CoreConfig
+from inferline_core.hub import PROGRESS_EVERY_S, pull
 from inferline_core.server import build_server
-from inferline_core.store import PART_TTL_S, PROGRESS_EVERY_S, PullError, Store, pull
+from inferline_core.store import PART_TTL_S, PullError, Store
 from tests.fixtures.hub import Hub, running_hub
 
 REPO = "tester/tiny-chat-GGUF"

@@ -189,6 +189,19 @@ def test_cli_loads_no_model_library_when_run() -> None:
     assert sorted(set(loaded) & {*MODEL_LIBRARIES, "inferline_bridge"}) == []
 
 
+def test_the_core_loads_no_http_client_or_terminal_ui_until_used() -> None:
+    """Nor rich: with httpx they added 4.7 MiB to the core's resident size, and only the
+    `pull` and `models` commands and pulls from the hub use them."""
+    probe = (
+        "import sys, inferline_core.cli, inferline_core.server; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'httpx', 'httpcore', 'rich'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
 def _write(root: Path, files: Mapping[str, str]) -> dict[str, Path]:
     for relative, text in files.items():
         path = root / relative

@@ -14,7 +14,7 @@ from inferline_core.engines.base import Embedder, Transcriber
 from inferline_core.errors import InvalidArgument, ModelNotFound, grpc_errors, grpc_stream_errors
 from inferline_core.registry import Entry, Registry, State
 from inferline_core.services import common
-from inferline_core.store import PullError, Store, StoredModel, pull
+from inferline_core.store import PullError, Store, StoredModel
 
 _TYPES = {
     "chat": pb.MODEL_TYPE_CHAT,
@@ -136,6 +136,8 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
 
         async def run() -> StoredModel:
             nonlocal finished
+            from inferline_core.hub import pull  # httpx, 8 MiB of the core's memory: on first use
+
             try:
                 return await pull(
                     self._store,
