@@ -17,7 +17,8 @@ own `llama-server` in the same run. Run on purpose:
 - Resident size, same run: inferline's core 509 MiB, llama-server 428 MiB (1.19x); on the other
   machine 509 and 430 MiB (1.18x). Since the engine reads its tokenizer from the loaded model
   instead of a second, vocabulary-only copy (47 MiB for Gemma's 262,144 tokens): 465 and
-  430 MiB (1.08x), the AMX machine.
+  430 MiB (1.08x), the AMX machine. Since the core imports httpx and rich only for pulls and
+  the store commands: 460 and 430 MiB (1.07x), same machine.
 - The resident size of each server with the model loaded at 4 slots of 4,096 tokens, after one
   request (inferline's figure is its core process; the bridge is a separate process).
 
