@@ -4,7 +4,8 @@ importer and what it imported.
 - engines import neither grpc nor generated code (nor anything that does);
 - the bridge imports nothing from inferline_core;
 - the SDK imports nothing of ours besides itself;
-- the `inferline` command imports no bridge module and, at import time, no model library.
+- the `inferline` command imports no bridge module and, at import time, no model library;
+- the core loads neither httpx nor rich until a pull or a store command needs them.
 """
 
 from __future__ import annotations
