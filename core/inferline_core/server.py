@@ -173,12 +173,11 @@ class CoreServer:
                 return self.port
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         core = self.config.core
-        threads = core.thread_count
         log.info(
             "core listening on %s (port %d); %d CPU threads per model",
             core.address,
             self.port,
-            threads,
+            core.thread_count,
         )
         return self.port
 

@@ -136,7 +136,7 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
 
         async def run() -> StoredModel:
             nonlocal finished
-            from inferline_core.hub import pull  # httpx, 8 MiB of the core's memory: on first use
+            from inferline_core.hub import pull  # and httpx: at the first pull, not in every core
 
             try:
                 return await pull(
