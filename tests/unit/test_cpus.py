@@ -35,11 +35,15 @@ def test_a_configured_thread_count_wins() -> None:
     assert CoreConfig(threads=7).thread_count == 7
 
 
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 def _topology(root: Path, siblings: dict[int, str]) -> Path:
     for cpu, shared in siblings.items():
-        folder = root / "devices" / "system" / "cpu" / f"cpu{cpu}" / "topology"
-        folder.mkdir(parents=True)
-        (folder / "thread_siblings_list").write_text(shared + "\n")
+        topology = root / "devices" / "system" / "cpu" / f"cpu{cpu}" / "topology"
+        _write(topology / "thread_siblings_list", shared + "\n")
     return root
 
 
@@ -52,11 +56,6 @@ def test_hyperthreads_of_one_core_count_once(tmp_path: Path) -> None:
 
 def test_without_topology_every_allowed_cpu_counts(tmp_path: Path) -> None:
     assert physical_cores({0, 1, 5}, tmp_path) == 3
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def test_cgroup_v2_quota_is_the_tightest_on_the_way_up(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ Nothing waits forever: a failure in a step (a failed decode, a sampler that rais
 sequences of that step with EngineFailed, logs the traceback once and the loop goes on; the
 readers give up if the thread itself is gone. A sequence whose reader lags ``PAUSE_AT``
 events behind is left out of the steps (it pauses, holding its slot) until the reader catches
-up, so a client that stops reading never makes the core buffer its whole answer. Text utilities (template, tokenizer) come from a vocabulary-only Llama.
-A vision model's prompt with images is evaluated by its projector (mtmd) into the sequence's
+up, so a client that stops reading never makes the core buffer its whole answer. The chat
+template, tokenizer and pieces come from the loaded model itself (``llama_vocab``). A vision
+model's prompt with images is evaluated by its projector (mtmd) into the sequence's
 slot when it joins; its first token is sampled there and it then decodes with the others.
 """
 

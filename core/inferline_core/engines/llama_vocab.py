@@ -17,8 +17,8 @@ _PIECE = 64  # bytes; a longer piece is read again into a buffer of its size
 
 
 class ModelText:
-    """Tokenize with ``model``'s vocabulary and read its tokens' pieces (a ``llama_model`` pointer that must
-    outlive this object), and read its GGUF metadata."""
+    """Tokenize with ``model``'s vocabulary, read its tokens' pieces and its GGUF metadata
+    (``model``: a ``llama_model`` pointer that must outlive this object)."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
