@@ -82,6 +82,16 @@ against 23.9 tok/s, 1.01x; first token 0.066 against 0.087 s), where two threads
 session ran 0.92x (36.7 against 39.9). So the one-stream gap is the price of sharing the last
 core, and it goes where a core or a hyperthread is free: inferline, like llama.cpp, computes
 on the physical cores by default (``inferline_core.cpus``), which leaves the hyperthreads to it.
+
+What does not shrink that work (measured on this machine, 2026-12-03, fourth stop). A gRPC
+stream sending one small message every 25 ms costs 0.5-0.6 ms of CPU a message at each end,
+however it is driven (aio or sync server, a relay thread or not, ``SingleThreadedUnaryStream``
+on a sync client 0.48), over TCP or a Unix socket alike, with grpc's event-engine experiments
+switched either way; the same messages back to back cost 0.09 ms, and a bare asyncio socket
+paced the same 0.18 ms: the cost is the wake-ups, not the bytes. Running the bridge, or the
+bridge and every thread of the core, as ``SCHED_BATCH`` (a woken thread then waits for the tick
+instead of preempting llama.cpp) gave 0.93x and 0.91x against 0.94x for the default, one stream,
+five interleaved rounds.
 """
 
 from __future__ import annotations
