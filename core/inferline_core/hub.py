@@ -124,9 +124,8 @@ async def download(
                 if response.status_code != 206:  # the hub ignored the range: start over
                     done, total = 0, int(response.headers.get("content-length", file.size))
                 with part.open("ab" if done else "wb") as sink:
-                    async for (
-                        block
-                    ) in response.aiter_bytes():  # as it arrives: a drop loses nothing
+                    # Written as it arrives: a dropped connection loses nothing.
+                    async for block in response.aiter_bytes():
                         sink.write(block)
                         done += len(block)
                         if time.monotonic() - reported >= PROGRESS_EVERY_S:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from inferline_core.config.schema import CoreConfig
 from inferline_core.cpus import cpu_quota, default_threads, physical_cores
 
 PINNED = """
@@ -30,8 +31,6 @@ def test_a_process_pinned_to_one_cpu_computes_on_one_thread() -> None:
 
 
 def test_a_configured_thread_count_wins() -> None:
-    from inferline_core.config.schema import CoreConfig
-
     assert CoreConfig(threads=7).thread_count == 7
 
 
