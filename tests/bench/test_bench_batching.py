@@ -92,6 +92,15 @@ paced the same 0.18 ms: the cost is the wake-ups, not the bytes. Running the bri
 bridge and every thread of the core, as ``SCHED_BATCH`` (a woken thread then waits for the tick
 instead of preempting llama.cpp) gave 0.93x and 0.91x against 0.94x for the default, one stream,
 five interleaved rounds.
+
+What the gap buys (fifth stop, same way: five interleaved rounds against llama-server in one
+run). Lowering the bridge and the core's threads other than llama.cpp's two moves the message
+work into the moments a core idles (while a step samples): ``SCHED_IDLE`` ran one stream at
+0.985x (TTFT 0.082 s against the default's 0.042 and llama-server's 0.048) and four at 1.02x
+(TTFT 0.131 s against 0.088 and 0.123); nice 19 0.98x / 0.99x with first tokens 0.069 / 0.140 s;
+nice 5 changed nothing (0.92x / 0.97x). Each token then leaves one step later, so first tokens
+lose what tokens/s gains, and an idle-priority API starves whenever anything else keeps the
+machine busy: the servers keep the default priority.
 """
 
 from __future__ import annotations
