@@ -173,6 +173,45 @@ def test_chat_streams_into_the_page(tab: Watched, shots: Path) -> None:
     assert roles == ["system", "user", "assistant", "user"]
 
 
+def test_stop_stays_in_reach_while_a_long_answer_streams(tab: Watched) -> None:
+    """An answer taller than the window scrolls inside the conversation; the page does not
+    jump to its end at each token, so the composer and Stop stay on screen, still. The user may
+    scroll the conversation back; it follows the answer again from its end."""
+    page = tab.page
+    _send(page, "Tell me everything.", 30_000)
+    stop = page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
+    page.wait_for_function(
+        """() => { const a = document.querySelector('#chat-log li.assistant');
+                   return a && a.getBoundingClientRect().height > 2 * window.innerHeight; }""",
+        timeout=60_000,
+    )
+    frames = page.evaluate(
+        """async () => { const stop = document.getElementById('chat-stop'), seen = [];
+            for (let i = 0; i < 20; i++) {
+              await new Promise(requestAnimationFrame);
+              const box = stop.getBoundingClientRect();
+              seen.push([Math.round(box.top), Math.round(box.bottom), window.innerHeight,
+                         document.querySelector('#chat-log li.assistant .body').textContent.length]);
+            }
+            return seen; }"""
+    )
+    assert frames[0][3] < frames[-1][3], frames  # the answer grew meanwhile
+    assert len({(top, bottom) for top, bottom, _, _ in frames}) == 1, frames
+    top, bottom, height, _ = frames[0]
+    assert top >= 0 and bottom <= height, frames
+    # Scrolled back, the conversation stays where the reader put it ...
+    log = page.locator("#chat-log")
+    log.evaluate("log => { log.scrollTop = 0; }")
+    page.wait_for_timeout(300)
+    assert log.evaluate("log => log.scrollTop") == 0
+    # ... and follows the answer again once scrolled to its end.
+    log.evaluate("log => { log.scrollTop = log.scrollHeight; }")
+    page.wait_for_timeout(300)
+    assert log.evaluate("log => log.scrollHeight - log.scrollTop - log.clientHeight") < 4
+    stop.click()
+    expect(page.locator("#chat-log .note")).to_have_text("Stopped.")
+
+
 def test_stop_ends_a_long_answer_and_frees_the_model(tab: Watched, served: Served) -> None:
     page = tab.page
     with inferline.Client(served.grpc_address, api_key=KEY) as core:

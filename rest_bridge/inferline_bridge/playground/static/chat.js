@@ -17,8 +17,20 @@ function entry(role, label) {
   const body = document.createElement("div");
   body.className = "body";
   item.append(who, body);
-  $("chat-log").append(item);
+  const log = $("chat-log");
+  log.append(item);
+  log.scrollTop = log.scrollHeight; // a new message always comes into view
   return body;
+}
+
+/** Apply a change to the conversation; the view follows it if the reader was at its end, and
+ * stays where the reader scrolled otherwise. The page itself never moves: the conversation
+ * scrolls inside, so the composer and Stop stay where they are while an answer streams. */
+function grow(change) {
+  const log = $("chat-log");
+  const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 8;
+  change();
+  if (atEnd) log.scrollTop = log.scrollHeight;
 }
 
 function number(id) {
@@ -152,8 +164,7 @@ export class Chat {
     let frame = 0; // a repaint already asked for, if not 0
     const paint = () => {
       frame = 0;
-      render(body, answer);
-      body.scrollIntoView({ block: "end" });
+      grow(() => render(body, answer));
     };
     const started = performance.now();
     let firstAt = 0;
@@ -189,7 +200,7 @@ export class Chat {
       const note = document.createElement("p");
       note.className = "note";
       note.textContent = "Stopped.";
-      body.append(note);
+      grow(() => body.append(note));
     }
     if (answer) conversation.push({ role: "assistant", content: answer });
     else if (finish !== "stopped") conversation.pop(); // a failed turn leaves no trace
