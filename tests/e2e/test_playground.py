@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 import inferline
 from tests.e2e.browser import Watched, launch, screenshot_folder, watched
@@ -95,6 +95,12 @@ def _send(page: Page, text: str, max_tokens: int) -> None:
     panel.get_by_label("Temperature").fill("0")
     panel.get_by_label("Message").fill(text)
     panel.get_by_label("Message").press("Enter")
+
+
+def _start_long_answer(page: Page) -> Locator:
+    """Ask for an answer longer than any test waits for; return the Stop button."""
+    _send(page, "Tell me everything.", 30_000)
+    return page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
 
 
 def _answers(page: Page) -> Any:
@@ -178,8 +184,7 @@ def test_stop_stays_in_reach_while_a_long_answer_streams(tab: Watched) -> None:
     jump to its end at each token, so the composer and Stop stay on screen, still. The user may
     scroll the conversation back; it follows the answer again from its end."""
     page = tab.page
-    _send(page, "Tell me everything.", 30_000)
-    stop = page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
+    stop = _start_long_answer(page)
     page.wait_for_function(
         """() => { const a = document.querySelector('#chat-log li.assistant');
                    return a && a.getBoundingClientRect().height > 2 * window.innerHeight; }""",
@@ -219,8 +224,7 @@ def test_stop_ends_a_long_answer_and_frees_the_model(tab: Watched, served: Serve
         def running() -> int:
             return core.get_model("tiny-chat").running_requests
 
-        _send(page, "Tell me everything.", 30_000)
-        stop = page.locator("#panel-chat").get_by_role("button", name="Stop", exact=True)
+        stop = _start_long_answer(page)
         expect(_answers(page).last).not_to_have_text("", timeout=30_000)
         assert running() == 1
         stop.click()
