@@ -90,13 +90,15 @@ def unwatched(model: str, kind: str) -> Watch:
 @dataclass
 class Lease(Generic[EngineT]):
     """A request's hold on a loaded model; ``release()`` ends it (once). ``watch()`` makes the
-    watch (metrics, spans) for a job the request queues."""
+    watch (metrics, spans) for a job the request queues; ``stream_interval`` is the model's
+    tokens per streamed message."""
 
     id: str
     engine: EngineT
     worker: ModelWorker
     _release: Callable[[], None]
     watch: Callable[[], Watch] = Unwatched
+    stream_interval: int = 1
     _done: bool = False
 
     def release(self) -> None:
@@ -122,10 +124,13 @@ class Registry:
         on_load: Callable[[str, float], None] = lambda model, seconds: None,
         stream_buffer: int = STREAM_BUFFER,
         stall_s: float = STALL_S,
+        stream_interval: int = 1,
     ) -> None:
-        """``watch(model, kind)`` makes each job's watch; ``on_load`` hears load times."""
+        """``watch(model, kind)`` makes each job's watch; ``on_load`` hears load times;
+        ``stream_interval`` is the default of the models that set none."""
         self._watch = watch
         self._stream_buffer, self._stall_s = stream_buffer, stall_s
+        self._stream_interval = stream_interval
         self._on_load = on_load
         self._entries = {name: Entry(name, config) for name, config in models.items()}
         self._loader = loader
@@ -238,6 +243,7 @@ class Registry:
             worker,
             lambda: self._release(entry, keep_alive),
             lambda: self._watch(entry.id, kind),
+            entry.config.stream_interval or self._stream_interval,
         )
 
     async def text_model(

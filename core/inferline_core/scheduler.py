@@ -2,11 +2,13 @@
 
 A llama.cpp context must never be used by two threads at once, and the event loop must never
 block on a model: each model gets one dedicated thread that runs jobs one after another. A job
-is a callable that produces events in that thread; the events travel back to the event loop
-through an asyncio.Queue that holds at most ``buffer`` events: a request whose reader stops
-(a client that stays connected but reads nothing) pauses its model thread rather than making
-the core buffer the whole answer, and after ``stall_s`` seconds without room the job is
-cancelled, gives its model back and leaves ReaderStalled for the reader, should it return. A job's cancel flag is checked by the engine once per token; a job
+is a callable that produces events in that thread; the job's watch sees each one, then an
+optional ``pace`` may gather them into fewer (``engines.stream_interval``). They travel back
+to the event loop through an asyncio.Queue that holds at most ``buffer`` events: a request
+whose reader stops (a client that stays connected but reads nothing) pauses its model thread
+rather than making the core buffer the whole answer, and after ``stall_s`` seconds without
+room the job is cancelled, gives its model back and leaves ReaderStalled for the reader,
+should it return. A job's cancel flag is checked by the engine once per token; a job
 cancelled while still waiting is skipped. Each job carries a watch (metrics and spans) that
 hears when it is refused, starts, yields an event and ends.
 """
@@ -27,6 +29,7 @@ E = TypeVar("E")
 _END = object()
 STREAM_BUFFER = 64  # events a job may have waiting for its reader
 STALL_S = 60.0  # how long a job waits for its reader to make room before it is cancelled
+Pace = Callable[[Iterator[E]], Iterator[E]]  # a job's watched events in, the ones sent out
 
 
 class Watch(Protocol):
@@ -64,9 +67,11 @@ class Job(Generic[E]):
         *,
         buffer: int = STREAM_BUFFER,
         stall_s: float = STALL_S,
+        pace: Pace[E] | None = None,
     ) -> None:
         self.work = work
         self.watch = watch or Unwatched()
+        self._pace = pace
         self.cancel = threading.Event()  # set it with stop(), which also wakes a full buffer
         self.stalled = False  # cancelled because its reader made no room for stall_s
         self.on_stall: Callable[[], None] = lambda: None  # called on the event loop
@@ -108,8 +113,8 @@ class Job(Generic[E]):
         outcome = "ok"
         try:
             if not self.cancel.is_set():
-                for event in self.work(self.cancel):
-                    self.watch.event(event)
+                events = self._watched(self.work(self.cancel))
+                for event in self._pace(events) if self._pace else events:
                     if not self.push_event(event) or self.cancel.is_set():
                         break
             if self.cancel.is_set():
@@ -120,6 +125,11 @@ class Job(Generic[E]):
         finally:
             self.watch.ended(outcome)
             self.push(_END)
+
+    def _watched(self, events: Iterator[E]) -> Iterator[E]:
+        for event in events:
+            self.watch.event(event)
+            yield event
 
     async def events(self) -> AsyncIterator[E]:
         """The job's events; leaving early (or being cancelled) cancels the job."""
@@ -180,10 +190,13 @@ class ModelWorker:
             return sum(not j.cancel.is_set() for j in self._waiting)
 
     def submit(
-        self, work: Callable[[threading.Event], Iterator[E]], watch: Watch | None = None
+        self,
+        work: Callable[[threading.Event], Iterator[E]],
+        watch: Watch | None = None,
+        pace: Pace[E] | None = None,
     ) -> Job[E]:
         """Queue work; raise QueueFull at once when the queue is full."""
-        job: Job[E] = Job(work, watch, buffer=self._buffer, stall_s=self._stall_s)
+        job: Job[E] = Job(work, watch, buffer=self._buffer, stall_s=self._stall_s, pace=pace)
         with self._ready:
             if self._closing:
                 job.watch.refused()

@@ -90,6 +90,7 @@ class CoreServer:
             on_load=lambda model, seconds: load_time.labels(model).observe(seconds),
             stream_buffer=core.stream_buffer,
             stall_s=core.stalled_reader_timeout_s,
+            stream_interval=core.stream_interval,
         )
         self.metrics.watch_models(self.registry.snapshot)
         self._metrics_server: WSGIServer | None = None

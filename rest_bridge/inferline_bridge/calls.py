@@ -86,13 +86,15 @@ async def unless_disconnected(request: Request[Any, Any, Any], call: Awaitable[T
 
 
 def _stream_tokens(message: Any) -> tuple[int, bool]:
-    """Tokens a stream message accounts for: a delta counts one (the core sends one per
-    token); the final chunk's usage is the exact total."""
+    """Tokens a stream message accounts for: a delta its generated tokens, at least one (a
+    transcript's segment carries no count); the final chunk's usage is the exact total."""
     kind = message.WhichOneof("chunk")
     if kind == "final":
         usage = getattr(message.final, "usage", None)  # transcripts carry no token usage
         return (usage.total_tokens if usage is not None else 0), True
-    return (1, False) if kind == "delta" else (0, False)
+    if kind == "delta":
+        return max(1, getattr(message.delta, "tokens", 0)), False
+    return 0, False
 
 
 def _error_events(error: APIError) -> list[dict[str, Any]]:

@@ -98,6 +98,11 @@ def test_model_paths_pick_backend_and_type(tmp_path: Path) -> None:
         ),
         ("[core]\nkeep_alive = 'soon'\n", "core.keep_alive: 'soon' is not a duration"),
         ("[core]\nflash_attention = 'yes'\n", "core.flash_attention: Invalid enum value 'yes'"),
+        ("[core]\nstream_interval = 0\n", "core.stream_interval: Expected `int` >= 1"),
+        (
+            "[api.models.m]\npath = 'x'\nstream_interval = 0\n",
+            "api.models.m.stream_interval: Expected `int` >= 1",
+        ),
         (
             "[api.models.m]\npath = 'x'\nkeep_alive = '5 minutes'\n",
             "api.models.m.keep_alive: '5 minutes' is not a duration",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from inferline.keys import matches
+from inferline.v1 import chat_service_pb2 as chat
+from inferline.v1 import common_pb2
+from inferline_bridge.calls import _stream_tokens
 from inferline_bridge.limits import Limiter
 
 
@@ -43,6 +46,17 @@ def test_tokens_are_charged_and_expire() -> None:
     clock.now += 120
     limiter.forget_idle()
     assert limiter.admit("a").headers["x-ratelimit-reset-tokens"] == "0s"
+
+
+def test_a_stream_is_charged_the_tokens_its_deltas_carry() -> None:
+    def delta(tokens: int) -> chat.ChatStreamResponse:
+        return chat.ChatStreamResponse(delta=chat.ChatDelta(content="abc", tokens=tokens))
+
+    assert _stream_tokens(delta(4)) == (4, False)  # gathered by the core's stream_interval
+    assert _stream_tokens(delta(0)) == (1, False)  # a tool-call fragment counts one
+    usage = common_pb2.Usage(prompt_tokens=5, completion_tokens=9, total_tokens=14)
+    final = chat.ChatStreamResponse(final=common_pb2.StreamFinal(usage=usage))
+    assert _stream_tokens(final) == (14, True)
 
 
 def test_clients_seen_once_are_forgotten() -> None:

@@ -58,6 +58,8 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     # Requests a llama.cpp text model serves at once (continuous batching), each with
     # context_length tokens; unset: [core] parallel. Vision models batch too.
     parallel: int | None = None
+    # Tokens per streamed message after the first; unset: [core] stream_interval.
+    stream_interval: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # How long the model stays loaded after a request: "5m", "30s", "1h", "0" (unload at
     # once), "-1" (keep); unset: [core] keep_alive.
     keep_alive: str | None = None
@@ -163,6 +165,11 @@ class CoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     # is cancelled (a client that stays connected but stops reading holds nothing for long).
     stream_buffer: Annotated[int, msgspec.Meta(ge=1)] = 64
     stalled_reader_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    # A text answer's tokens per message after its first, which leaves at once: 1 sends each
+    # token as it comes; 4 sends a quarter of the messages, which on a machine whose cores all
+    # decode gives the decode back the time those take (a few per cent at one stream), while
+    # text arrives in bursts of four tokens. Per model too.
+    stream_interval: Annotated[int, msgspec.Meta(ge=1)] = 1
     drain_seconds: float = 10.0
     # Load the default model of each kind at start; the gRPC health service reports NOT_SERVING
     # until they have loaded (a Kubernetes readiness probe then waits for them).

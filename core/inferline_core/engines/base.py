@@ -128,11 +128,13 @@ class TokenLogprob:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """New text for choice ``index``, and the log probabilities of the tokens behind it."""
+    """New text for choice ``index``, the log probabilities of the tokens behind it, and how
+    many generated tokens those are (0 for an echoed prompt)."""
 
     index: int
     text: str
     logprobs: tuple[TokenLogprob, ...] = ()
+    tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -98,20 +98,21 @@ def shaped(
     ToolCallDelta events, and an answer with calls finishes with ``tool_calls``."""
 
     def pieces(
-        index: int, items: list[tool_calls.Piece], logprobs: tuple[TokenLogprob, ...]
+        index: int, items: list[tool_calls.Piece], event: TextDelta | None = None
     ) -> Iterator[GenerationEvent]:
+        logprobs, tokens = (event.logprobs, event.tokens) if event else ((), 0)
         for item in items:
             if isinstance(item, ToolCallDelta):
                 yield ToolCallDelta(index, item.call, item.id, item.name, item.arguments)
             elif item:
-                yield TextDelta(index, item, logprobs)
-                logprobs = ()
+                yield TextDelta(index, item, logprobs, tokens)
+                logprobs, tokens = (), 0
 
     for event in events:
         if isinstance(event, TextDelta):
-            yield from pieces(event.index, shaper.feed(event.text), event.logprobs)
+            yield from pieces(event.index, shaper.feed(event.text), event)
         elif isinstance(event, Finish):
-            yield from pieces(event.index, shaper.finish(), ())
+            yield from pieces(event.index, shaper.finish())
             reason = event.reason
             if shaper.calls and reason is not FinishReason.LENGTH:
                 reason = FinishReason.TOOL_CALLS

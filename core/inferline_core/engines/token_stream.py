@@ -46,6 +46,7 @@ class TokenStream:
         self.reason = FinishReason.LENGTH
         self.done = budget <= 0
         self.cached = 0  # prompt tokens whose KV cells came from an earlier request
+        self._unsent = 0  # produced tokens no event has counted yet (text held back)
 
     def feed(self, token: int) -> list[GenerationEvent]:
         """The events for one sampled token."""
@@ -54,22 +55,30 @@ class TokenStream:
             return []
         piece = self._detokenize(token)
         self.produced.append(token)
+        self._unsent += 1
         text = self._matcher.feed(self._decoder.decode(piece))
         events: list[GenerationEvent] = []
         if self._logprob is not None:
-            events.append(TextDelta(self.index, text, (self._logprob(token, piece),)))
+            logprobs = (self._logprob(token, piece),)
+            events.append(TextDelta(self.index, text, logprobs, self._counted()))
         elif text:
-            events.append(TextDelta(self.index, text))
+            events.append(TextDelta(self.index, text, tokens=self._counted()))
         if self._matcher.stopped:
             self.reason, self.done = FinishReason.STOP, True
         elif len(self.produced) >= self._budget:
             self.done = True
         return events
 
+    def _counted(self) -> int:
+        unsent, self._unsent = self._unsent, 0
+        return unsent
+
     def finish(self) -> list[GenerationEvent]:
         """What was held back, then how the choice ended."""
         tail = self._matcher.feed(self._decoder.decode(b"", final=True)) + self._matcher.flush()
-        events: list[GenerationEvent] = [TextDelta(self.index, tail)] if tail else []
+        events: list[GenerationEvent] = (
+            [TextDelta(self.index, tail, tokens=self._counted())] if tail else []
+        )
         return [
             *events,
             Finish(self.index, self.reason, self._prompt_tokens, len(self.produced), self.cached),

@@ -92,7 +92,10 @@ def _delta(event: TextDelta | ToolCallDelta) -> pb.ChatDelta | None:
     if not event.text and not event.logprobs:
         return None
     return pb.ChatDelta(
-        index=event.index, content=event.text, logprobs=common.logprobs_pb(event.logprobs)
+        index=event.index,
+        content=event.text,
+        logprobs=common.logprobs_pb(event.logprobs),
+        tokens=event.tokens,
     )
 
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from inferline.v1 import common_pb2 as pb
@@ -21,8 +22,10 @@ from inferline_core.engines.base import (
     ToolCall,
     ToolCallDelta,
 )
+from inferline_core.engines.stream_interval import coalesce
 from inferline_core.exceptions import InvalidArgument
 from inferline_core.registry import Lease, Registry
+from inferline_core.scheduler import Pace
 
 MAX_CHOICES = 8
 E = TypeVar("E")
@@ -156,22 +159,28 @@ async def run(
     ``make_work`` gets the loaded engine and returns the work to run in the model's thread. The
     RPC's end (client cancel, deadline) sets the job's cancel flag, so the engine stops within
     one token even while this coroutine is not reading. The request holds its model (no
-    unloading) until its events end.
+    unloading) until its events end. Text deltas come in the model's ``stream_interval``.
     """
     lease = await registry.text_model(request.model, kind, keep_alive(request))
-    return lease.id, leased_events(lease, make_work(lease.engine), context)
+    interval = lease.stream_interval
+    pace = partial(coalesce, interval=interval) if interval > 1 else None
+    return lease.id, leased_events(lease, make_work(lease.engine), context, pace)
 
 
 def leased_events(
-    lease: Lease[Any], work: Callable[[threading.Event], Iterator[E]], context: Any
+    lease: Lease[Any],
+    work: Callable[[threading.Event], Iterator[E]],
+    context: Any,
+    pace: Pace[E] | None = None,
 ) -> AsyncIterator[E]:
-    """Queue ``work`` on the leased model; its events, with the lease held until they end.
+    """Queue ``work`` on the leased model; its events (through ``pace``, when given), with the
+    lease held until they end.
 
     The RPC's end (client cancel, deadline) cancels the job and ends the lease too, so a
     cancelled request never holds its model.
     """
     try:
-        job = lease.worker.submit(work, lease.watch())
+        job = lease.worker.submit(work, lease.watch(), pace)
     except BaseException:
         lease.release()
         raise

@@ -90,7 +90,10 @@ class CompletionServicer(pb_grpc.CompletionServiceServicer):
             if isinstance(event, ToolCallDelta) or not (event.text or event.logprobs):
                 continue  # raw completions never carry tool calls
             delta = pb.CompletionDelta(
-                index=event.index, text=event.text, logprobs=common.logprobs_pb(event.logprobs)
+                index=event.index,
+                text=event.text,
+                logprobs=common.logprobs_pb(event.logprobs),
+                tokens=event.tokens,
             )
             yield pb.CompleteStreamResponse(id=cid, model=model, created=created, delta=delta)
         yield pb.CompleteStreamResponse(
