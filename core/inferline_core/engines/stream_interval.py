@@ -25,10 +25,8 @@ def joined(deltas: list[TextDelta]) -> TextDelta:
 
 
 def coalesce(events: Iterable[GenerationEvent], interval: int) -> Iterator[GenerationEvent]:
-    """``events`` with each choice's text deltas after its first sent ``interval`` at a time."""
-    if interval <= 1:
-        yield from events
-        return
+    """``events`` with each choice's text deltas after its first sent ``interval`` at a time
+    (an interval of one sends each as it comes)."""
     held: dict[int, list[TextDelta]] = {}  # per choice; a choice that has sent text is a key
     for event in events:
         pending = held.get(event.index)
