@@ -19,6 +19,8 @@ from inferline_core.server import CoreServer, build_server
 # (measured per token: mean probability 0.0003, at most 0.005), and the sampled path differs
 # between machines; with it the stream runs to max_tokens.
 GEMMA_NEVER_ENDS = {1: -100.0, 106: -100.0}
+# [core] keywords for a core that serves only the models a test gives it (no bundled ones).
+QUIET = {"default_embedding_model": False, "default_speech_models": False}
 
 
 @asynccontextmanager

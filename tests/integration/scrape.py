@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from inferline_core.server import CoreServer
 
 
 class Samples:
@@ -23,3 +26,11 @@ class Samples:
     def moved(self, before: Samples, name: str, **labels: str) -> float:
         """How far ``name{labels}`` moved since ``before``."""
         return self.get(name, **labels) - before.get(name, **labels)
+
+
+async def scrape(server: CoreServer) -> Samples:
+    """A scrape of ``server``'s metrics endpoint."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{server.metrics_port}/metrics")
+    assert response.status_code == 200
+    return Samples(response.text)

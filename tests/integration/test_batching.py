@@ -13,10 +13,9 @@ import pytest
 
 import inferline
 from inferline_core.config import DEFAULT_MODEL_ID, ModelConfig, default_model_config
-from tests.integration.core_server import GEMMA_NEVER_ENDS, running_core
+from tests.integration.core_server import GEMMA_NEVER_ENDS, QUIET, running_core
 
 HI = [{"role": "user", "content": "hi"}]
-QUIET = {"default_embedding_model": False, "default_speech_models": False}
 
 
 @pytest.fixture(scope="module")

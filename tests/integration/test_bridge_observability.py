@@ -20,12 +20,11 @@ from inferline_bridge.app import create_app
 from inferline_bridge.settings import BridgeSettings
 from inferline_core.config import ModelConfig
 from tests.e2e.serve import free_port
-from tests.integration.core_server import threaded_core
+from tests.integration.core_server import QUIET, threaded_core
 from tests.integration.scrape import Samples
 
 HI = [{"role": "user", "content": "hi"}]
 CHAT = "/v1/chat/completions"
-QUIET = {"default_embedding_model": False, "default_speech_models": False}
 
 
 @pytest.fixture(scope="module")

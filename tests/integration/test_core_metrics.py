@@ -8,24 +8,15 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import inferline
 from inferline_core.config import ModelConfig
 from inferline_core.server import CoreServer
-from tests.integration.core_server import running_core
-from tests.integration.scrape import Samples
+from tests.integration.core_server import QUIET, running_core
+from tests.integration.scrape import scrape
 
 HI = [{"role": "user", "content": "hi"}]
-QUIET = {"default_embedding_model": False, "default_speech_models": False}
-
-
-async def scrape(server: CoreServer) -> Samples:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(f"http://127.0.0.1:{server.metrics_port}/metrics")
-    assert response.status_code == 200
-    return Samples(response.text)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from inferline.v1 import chat_service_pb2, chat_service_pb2_grpc, common_pb2
 from inferline_core.config import ModelConfig
-from tests.integration.core_server import running_core
+from tests.integration.core_server import QUIET, running_core
 
-QUIET = {"default_embedding_model": False, "default_speech_models": False}
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT_ID = 0x00F067AA0BA902B7
 

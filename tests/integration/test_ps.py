@@ -15,9 +15,8 @@ import inferline
 from inferline_core.cli import main
 from inferline_core.cli_ps import rows
 from inferline_core.config import ModelConfig
-from tests.integration.core_server import threaded_core
+from tests.integration.core_server import QUIET, threaded_core
 
-QUIET = {"default_embedding_model": False, "default_speech_models": False}
 HI = [{"role": "user", "content": "hi"}]
 
 

@@ -14,8 +14,8 @@ import inferline
 from inferline.v1.completion_service_pb2 import CompleteStreamResponse
 from inferline_core.config import ModelConfig
 from inferline_core.server import CoreServer
-from tests.integration.core_server import running_core
-from tests.integration.test_core_metrics import QUIET, scrape
+from tests.integration.core_server import QUIET, running_core
+from tests.integration.scrape import scrape
 
 HI = [{"role": "user", "content": "hi"}]
 GREEDY: dict[str, Any] = {
