@@ -55,9 +55,9 @@ def _raise(real: Callable[..., Any]) -> Any:
     raise RuntimeError("injected failure")
 
 
-async def _stream(client: inferline.AsyncClient, max_tokens: int) -> int:
+async def _stream(client: inferline.AsyncClient, max_tokens: int, **sampling: Any) -> int:
     tokens = 0
-    async for chunk in client.chat_stream(messages=HI, max_tokens=max_tokens):
+    async for chunk in client.chat_stream(messages=HI, max_tokens=max_tokens, **sampling):
         if chunk.HasField("final"):
             tokens = chunk.final.usage.completion_tokens
     return tokens
@@ -74,13 +74,14 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 @pytest.mark.parametrize(
-    ("call", "failure"),
+    ("call", "failure", "sampling"),
     [
-        ("llama_decode", lambda real: -1),  # llama.cpp's own failure code
-        ("llama_decode", _raise),
-        ("llama_sampler_sample", _raise),
+        ("llama_decode", lambda real: -1, {}),  # llama.cpp's own failure code
+        ("llama_decode", _raise, {}),
+        ("llama_sampler_sample", _raise, {"top_k": 40}),  # llama.cpp's sampler chain
+        ("llama_get_logits_ith", _raise, {}),  # the plain draw over the vocabulary reads its row
     ],
-    ids=["decode-returns-error", "decode-raises", "sampler-raises"],
+    ids=["decode-returns-error", "decode-raises", "chain-sampler-raises", "plain-draw-raises"],
 )
 async def test_a_failed_step_fails_its_request_then_the_model_serves(
     client: inferline.AsyncClient,
@@ -88,11 +89,12 @@ async def test_a_failed_step_fails_its_request_then_the_model_serves(
     caplog: pytest.LogCaptureFixture,
     call: str,
     failure: Callable[[Callable[..., Any]], Any],
+    sampling: dict[str, Any],
 ) -> None:
     caplog.set_level(logging.INFO)
     failed = _fail_once(monkeypatch, call, failure)
     with pytest.raises(inferline.InternalError) as raised:
-        await asyncio.wait_for(_stream(client, 50), LIMIT_S)
+        await asyncio.wait_for(_stream(client, 50, **sampling), LIMIT_S)
     assert failed == [1]
     assert raised.value.reason == "ENGINE_FAILED"
     assert "injected" not in raised.value.message  # a generic message, the log has the rest
@@ -107,8 +109,8 @@ async def test_a_failure_while_ending_a_request_still_ends_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     failed = _fail_once(monkeypatch, "llama_sampler_free", _raise)
-    with pytest.raises(inferline.InternalError) as raised:
-        await asyncio.wait_for(client.chat(messages=HI, max_tokens=5), LIMIT_S)
+    with pytest.raises(inferline.InternalError) as raised:  # top-k: llama.cpp's chain, freed
+        await asyncio.wait_for(client.chat(messages=HI, max_tokens=5, top_k=40), LIMIT_S)
     assert failed == [1]
     assert raised.value.reason == "ENGINE_FAILED"
     assert len(_tracebacks(caplog)) == 1

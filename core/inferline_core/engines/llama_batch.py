@@ -4,7 +4,7 @@ request advancing in the same ``llama_decode`` step as llama.cpp's own server do
 
 One thread owns the context. Requests (sequences) join and leave between steps; a joining
 prompt is prefilled in chunks that share the step's batch with the running sequences, so it
-never stalls them for long. Each sequence has its own sampler chain (its temperature, top-k/p,
+never stalls them for long. Each sequence has its own sampler (its temperature, top-k/p,
 min-p, penalties, logit bias, seed and grammar; see ``llama_sampler``) and its own TokenStream,
 so its parameters apply to it alone. Its logits are not bit for bit those it would get alone:
 llama.cpp's flash attention (on: 10-15 % more tokens/s at 4-8 sequences here) rounds a row
@@ -33,7 +33,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import llama_cpp
 
@@ -57,7 +56,7 @@ from inferline_core.engines.llama_cpp import (
     token_budget,
     with_tool_calls,
 )
-from inferline_core.engines.llama_sampler import sampler_chain
+from inferline_core.engines.llama_sampler import Sampler, sampler_for
 from inferline_core.engines.llama_slots import SlotCache
 from inferline_core.engines.llama_vocab import ModelText
 from inferline_core.engines.token_stream import TokenStream
@@ -79,7 +78,7 @@ class _Sequence:
     """One request's choice in the batch."""
 
     prompt: list[int]
-    sampler: Any
+    sampler: Sampler | None  # None once freed
     stream: TokenStream
     cancel: threading.Event  # the request's: set when its RPC ends
     events: queue.Queue[object] = field(default_factory=queue.Queue)
@@ -296,7 +295,7 @@ class BatchedLlamaEngine:
                 else None
             ),
         )
-        sampler = sampler_chain(
+        sampler = sampler_for(
             sampling,
             vocab=self._text.vocab,
             n_vocab=self._n_vocab,
@@ -463,7 +462,8 @@ class BatchedLlamaEngine:
         """Each sequence's next token, drawn from its logits row by its own sampler."""
 
         def draw(sequence: _Sequence) -> int:
-            return int(llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, sequence.row))
+            assert sequence.sampler is not None
+            return sequence.sampler.draw(self._ctx, sequence.row)
 
         if self._samplers is None or len(sequences) < 2:
             return [draw(sequence) for sequence in sequences]
@@ -532,7 +532,7 @@ class BatchedLlamaEngine:
                 self._slots.release(slot, sequence.evaluated())
         if sequence.sampler is not None:
             sampler, sequence.sampler = sequence.sampler, None
-            llama_cpp.llama_sampler_free(sampler)
+            sampler.close()
         if sequence.media is not None:
             media, sequence.media = sequence.media, None
             media.close()
