@@ -58,11 +58,15 @@ def _ctx(model: llama_cpp.Llama) -> Any:
     return model._ctx.ctx
 
 
+def _row(model: llama_cpp.Llama) -> np.ndarray:
+    """A copy of the logits row both samplers draw from (the prompt's last)."""
+    logits = llama_cpp.llama_get_logits_ith(_ctx(model), -1)
+    return np.ctypeslib.as_array(logits, shape=(model.n_vocab(),)).copy()
+
+
 @pytest.mark.parametrize("biased", [False, True], ids=["as-is", "second-raised"])
 def test_greedy_picks_what_llama_cpp_picks(model: llama_cpp.Llama, biased: bool) -> None:
-    row = np.ctypeslib.as_array(
-        llama_cpp.llama_get_logits_ith(_ctx(model), -1), shape=(model.n_vocab(),)
-    )
+    row = _row(model)
     second = int(np.argsort(row)[-2])
     sampling = Sampling(temperature=0.0, logit_bias={second: 20.0} if biased else {})
     plain, chain = _plain(model, sampling), _chain(model, sampling)
@@ -75,9 +79,7 @@ def test_greedy_picks_what_llama_cpp_picks(model: llama_cpp.Llama, biased: bool)
 
 def test_sampled_tokens_follow_the_same_distribution(model: llama_cpp.Llama) -> None:
     n_vocab = model.n_vocab()
-    row = np.ctypeslib.as_array(
-        llama_cpp.llama_get_logits_ith(_ctx(model), -1), shape=(n_vocab,)
-    ).copy()
+    row = _row(model)
     top = int(row.argmax())
     sampling = Sampling(temperature=3.0, logit_bias={top: -2.0}, seed=11)
     biased = row.astype(np.float64)

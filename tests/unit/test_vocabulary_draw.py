@@ -74,9 +74,9 @@ def test_the_row_is_left_as_it_was() -> None:
 
 def test_first_past_never_lands_on_a_zero_weight() -> None:
     weights = np.array([0.0, 0.0, 1.0, 0.0, 2.0, 0.0], dtype=np.float32)
-    assert first_past(weights, 0.0) == 2
-    assert first_past(weights, 0.999) == 2
-    assert first_past(weights, 1.0) == 4
+    assert first_past(weights, 0.0) == (2, 0.0)
+    assert first_past(weights, 0.999) == (2, pytest.approx(0.999))
+    assert first_past(weights, 1.0) == (4, 0.0)
     # Rounding can leave the target at or past the total: the last weighted index, not the end.
-    assert first_past(weights, 3.0) == 4
-    assert first_past(weights, 3.5) == 4
+    assert first_past(weights, 3.0) == (4, 2.0)
+    assert first_past(weights, 3.5) == (4, 2.5)
