@@ -126,12 +126,18 @@ class DiffusionEngine:
             raise ValueError(f"{settings.path!r} is neither a pipeline folder nor a checkpoint")
         self._text = pipeline.to(self._device)
         self._text.set_progress_bar_config(disable=True)
+        log.info("image pipeline %s on %s", settings.path, self.placement)
         self._side = int(self._text.unet.config.sample_size * self._text.vae_scale_factor)
         self._schedulers = {
             cls.__name__.removesuffix("Scheduler").lower(): cls
             for cls in self._text.scheduler.compatibles
         }
         self._derived: dict[str, Any] = {}
+
+    @property
+    def placement(self) -> str:
+        """Where the weights are and in what precision: ``cuda float16`` or ``cpu float32``."""
+        return f"{self._text.unet.device.type} {str(self._text.unet.dtype).removeprefix('torch.')}"
 
     def _pipeline(self, kind: str) -> Any:
         """The text-to-image pipeline, or an image-to-image / inpainting one sharing its weights."""
