@@ -1,6 +1,8 @@
 """Continuous batching on one model: many requests share each decode step (tiny model, with
 flash attention off, for exactness: with it on llama.cpp rounds a row with what shares its batch;
-the default model where a request must run long enough to cancel)."""
+the default model where a request must run long enough to cancel). The tiny model stays on the
+CPU where a GPU is present: on CUDA llama.cpp picks its matrix kernels by a step's number of rows,
+so a seeded answer computed beside others parted from its lone answer (an H200, 2026-12-04)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ async def client(tiny_chat_gguf: Path) -> AsyncIterator[inferline.AsyncClient]:
         path=str(tiny_chat_gguf), context_length=512, parallel=4, flash_attention="off"
     )
     async with (
-        running_core({"tiny": tiny}, **QUIET) as (_, address),
+        running_core({"tiny": tiny}, device="cpu", **QUIET) as (_, address),
         inferline.AsyncClient(address) as sdk,
     ):
         yield sdk
