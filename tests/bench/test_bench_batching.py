@@ -150,8 +150,8 @@ build of llama-cpp-python's vendored llama.cpp (``-DGGML_CUDA=ON -DCMAKE_CUDA_AR
 and the default model, too large to carry there, went as its header and each tensor's first
 64 KiB (``tests.bench.gguf_skeleton``, ``INFERLINE_BENCH_MODEL``): the same layout and tensor
 types, so the same work per token (its answers are nonsense; every request runs 128 tokens).
-Both loaded all 19 layers on the GPU. Three interleaved rounds; in-process, one at a time,
-472.6 tok/s:
+Loaded with -1 layers, as inferline asks, llama.cpp logged ``offloaded 19/19 layers to GPU``.
+Three interleaved rounds; in-process, one at a time, 472.6 tok/s:
 
     sampling   streams  tokens/s (inferline / llama-server)  four a message  TTFT p50
     llama.cpp  1         513.0 /  481.7 (1.06x)              1.09x           0.011 / 0.019 s
