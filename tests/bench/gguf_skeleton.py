@@ -38,8 +38,7 @@ def shrink(source: Path, target: Path, keep_bytes: int = KEEP) -> None:
     manifest = json.dumps(
         {"header": reader.data_offset, "size": source.stat().st_size, "tensors": tensors}
     ).encode()
-    with source.open("rb") as original:
-        header = original.read(reader.data_offset)
+    header = reader.data[: reader.data_offset].tobytes()
     target.write_bytes(struct.pack("<Q", len(manifest)) + manifest + header + kept)
 
 

@@ -348,8 +348,10 @@ def test_batching_figures(
         _concurrent(base_url, 1)  # warm up
     where = "with every layer on the GPU" if GPU else "on the CPU"
     print(f"\nGemma 3 270M {where}, {TOKENS} tokens per request, {os.cpu_count()} threads,")
-    print("medians of ", end="")
-    print(f"{ROUNDS} interleaved rounds; llama-cpp-python in-process, one at a time: ", end="")
+    print(
+        f"medians of {ROUNDS} interleaved rounds; llama-cpp-python in-process, one at a time: ",
+        end="",
+    )
     print(f"{in_process:.1f} tok/s; ratios against llama-server of the same llama.cpp")
     for profile, sampling in SAMPLINGS.items():
         for streams in (1, 4, 8):
