@@ -62,6 +62,7 @@ class OnnxEmbedder:
         self._pad = 0 if padding is None else padding
         self._context = settings.context_length
         self._dimensions = int(self.embed([self.tokenize("a")]).shape[1])
+        log.info("embedding model %s on %s", settings.path, self.provider)
 
     @property
     def context_length(self) -> int:
@@ -75,7 +76,8 @@ class OnnxEmbedder:
 
     @property
     def provider(self) -> str:
-        """The execution provider the session runs on."""
+        """The execution provider the session runs on first: ``CUDAExecutionProvider`` only
+        where ONNX Runtime could start it, whatever the settings asked for."""
         return str(self._session.get_providers()[0])
 
     @property

@@ -84,6 +84,13 @@ class WhisperEngine:
             cpu_threads=settings.threads,
             local_files_only=True,
         )
+        log.info("speech model %s on %s", settings.path, self.placement)
+
+    @property
+    def placement(self) -> str:
+        """Where the model runs and in what precision, as CTranslate2 loaded it: such as
+        ``cpu int8_float32`` (int8 weights, float32 arithmetic) or ``cuda float16``."""
+        return f"{self._model.model.device} {self._model.model.compute_type}"
 
     @property
     def multilingual(self) -> bool:
