@@ -3,6 +3,8 @@ choice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from inferline_core.engines.base import (
     Finish,
     FinishReason,
@@ -11,7 +13,7 @@ from inferline_core.engines.base import (
     TokenLogprob,
     ToolCallDelta,
 )
-from inferline_core.engines.stream_interval import coalesce
+from inferline_core.engines.stream_interval import MAX_HOLD, coalesce
 
 
 def token(index: int, text: str) -> TextDelta:
@@ -55,3 +57,36 @@ def test_choices_gather_apart_when_their_tokens_interleave() -> None:
 def test_an_end_without_finishes_still_sends_what_is_held() -> None:
     sent = list(coalesce([token(0, "a"), token(0, "b"), token(0, "c")], 4))
     assert [e.text for e in sent if isinstance(e, TextDelta)] == ["a", "bc"]
+
+
+def paced(gaps: list[float]) -> tuple[list[GenerationEvent], Callable[[], float]]:
+    """Tokens a, b, c, ... and a clock that reads, at each, the time it came: 0 for the
+    first, then after each gap in turn."""
+    times = [0.0]
+    for gap in gaps:
+        times.append(times[-1] + gap)
+    return [token(0, chr(ord("a") + i)) for i in range(len(times))], iter(times).__next__
+
+
+def sent_texts(gaps: list[float], interval: int) -> list[str]:
+    events, clock = paced(gaps)
+    return [e.text for e in coalesce(events, interval, clock) if isinstance(e, TextDelta)]
+
+
+def test_a_fast_stream_gathers_full_groups() -> None:
+    assert sent_texts([MAX_HOLD / 10] * 8, 4) == ["a", "bcde", "fghi"]
+
+
+def test_a_slow_stream_sends_each_token_as_it_comes() -> None:
+    assert sent_texts([MAX_HOLD * 1.2] * 4, 4) == ["a", "b", "c", "d", "e"]
+
+
+def test_no_token_waits_past_the_hold_at_a_middling_pace() -> None:
+    # One gap fits in the hold, two do not: what is held goes when the next would come too late.
+    assert sent_texts([MAX_HOLD * 0.8] * 4, 4) == ["a", "bc", "de"]
+
+
+def test_a_stream_that_slows_down_stops_gathering() -> None:
+    # b and c wait out the first long gap, which nothing foretold; after it each goes alone.
+    fast, slow = MAX_HOLD / 20, MAX_HOLD * 1.2
+    assert sent_texts([fast, fast, slow, slow, slow], 4) == ["a", "bcd", "e", "f"]
