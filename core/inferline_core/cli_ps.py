@@ -12,7 +12,7 @@ from inferline import Client, InferlineError
 from inferline.v1 import model_service_pb2 as pb
 from inferline_core.config import ConfigError, load_config
 
-HEADER = ("NAME", "TYPE", "SIZE", "RUNNING", "QUEUED", "UNTIL")
+HEADER = ("NAME", "TYPE", "SIZE", "PROCESSOR", "RUNNING", "QUEUED", "UNTIL")
 
 
 def _size(count: int) -> str:
@@ -43,6 +43,7 @@ def rows(models: list[pb.Model], now: float) -> list[tuple[str, ...]]:
             m.id,
             pb.ModelType.Name(m.type).removeprefix("MODEL_TYPE_").lower(),
             _size(m.loaded_bytes),
+            m.placement or "-",
             str(m.running_requests),
             str(m.queued_requests),
             _until(m, now),
@@ -69,7 +70,8 @@ def table(lines: list[tuple[str, ...]]) -> str:
     help="A config.toml (for the core's address, token and TLS).",
 )
 def ps_command(core_address: str | None, config_path: Path | None) -> None:
-    """List the loaded models: type, size, running and queued requests, when they unload."""
+    """List the loaded models: type, size, where they compute, running and queued requests,
+    when they unload."""
     from inferline_core.security import client_credentials
 
     try:

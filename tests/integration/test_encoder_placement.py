@@ -78,6 +78,9 @@ async def test_on_the_cpu_when_asked_and_the_log_says_so(
     said = [record.getMessage() for record in caplog.records]
     assert any(line.endswith(" on CPUExecutionProvider") for line in said)
     assert any(line.endswith(f" on {placement}") for line in said)
+    async with inferline.AsyncClient(address) as client:  # what `inferline ps` shows
+        listed = {model.id: model.placement for model in await client.list_models()}
+    assert listed == {DEFAULT_EMBEDDING_MODEL_ID: "cpu", SPEECH: placement}
 
 
 @pytest.mark.skipif(not GPU, reason="no CUDA device")

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import llama_cpp
 from click.testing import CliRunner
 
 import inferline
@@ -24,7 +25,7 @@ def _ps(address: str) -> list[list[str]]:
     result = CliRunner().invoke(main, ["ps", "--core", address])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["NAME", "TYPE", "SIZE", "RUNNING", "QUEUED", "UNTIL"]
+    assert lines[0].split() == ["NAME", "TYPE", "SIZE", "PROCESSOR", "RUNNING", "QUEUED", "UNTIL"]
     return [re.split(r"\s{2,}", line) for line in lines[1:]]
 
 
@@ -41,12 +42,25 @@ def test_ps_lists_loaded_models_with_size_and_unload_time(
         sdk.load_model("chat", keep_alive=120)
         sdk.load_model("kept", keep_alive=-1)
         table = {row[0]: row for row in _ps(address)}
+        idle = sdk.get_model("idle")
     assert set(table) == {"chat", "kept"}  # "idle" was never loaded
+    assert idle.placement == ""
     chat_kb = os.path.getsize(tiny_chat_gguf) / 1e3  # the tiny model is under a megabyte
-    assert table["chat"][1:5] == ["chat", f"{chat_kb:.1f} KB", "0", "0"]
-    assert table["chat"][5] in {"in 2 min 0 s", "in 1 min 59 s", "in 1 min 58 s"}
+    # Every layer is offloaded by default where llama.cpp can: the tiny model's 2 blocks and
+    # its output layer.
+    where = "gpu 3/3 layers" if llama_cpp.llama_supports_gpu_offload() else "cpu"
+    assert table["chat"][1:6] == ["chat", f"{chat_kb:.1f} KB", where, "0", "0"]
+    assert table["chat"][6] in {"in 2 min 0 s", "in 1 min 59 s", "in 1 min 58 s"}
     assert table["kept"][1] == "embedding"
-    assert table["kept"][5] == "forever"
+    assert table["kept"][3] == where
+    assert table["kept"][6] == "forever"
+
+
+def test_a_core_told_to_use_the_cpu_says_so(tiny_chat_gguf: Path) -> None:
+    models = {"chat": ModelConfig(path=str(tiny_chat_gguf), context_length=512)}
+    with threaded_core(models, device="cpu", **QUIET) as address, inferline.Client(address) as sdk:
+        sdk.load_model("chat")
+        assert sdk.get_model("chat").placement == "cpu"
 
 
 def test_running_and_queued_requests_come_from_model_service(tiny_chat_gguf: Path) -> None:
@@ -71,7 +85,7 @@ def test_running_and_queued_requests_come_from_model_service(tiny_chat_gguf: Pat
     assert max(running for running, _ in seen) == 1
     assert max(queued for _, queued in seen) >= 1
     assert (busy.running_requests, busy.queued_requests) == (0, 0)
-    assert rows([busy], time.time())[0][3:5] == ("0", "0")
+    assert rows([busy], time.time())[0][4:6] == ("0", "0")
 
 
 def test_ps_says_when_the_core_is_away() -> None:

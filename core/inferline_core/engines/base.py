@@ -195,6 +195,10 @@ class TextGenerator(Protocol):
         """Continue a raw prompt; with ``echo`` the prompt comes first (with its tokens' log
         probabilities when ``sampling.logprobs`` asks for them)."""
 
+    @property
+    def placement(self) -> str:
+        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
+
     def close(self) -> None:
         """Free the model's memory."""
 
@@ -220,6 +224,10 @@ class Embedder(Protocol):
 
     def embed(self, inputs: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
         """One pooled, unnormalised vector per input, in order, as rows; batched inside."""
+
+    @property
+    def placement(self) -> str:
+        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
 
     def close(self) -> None:
         """Free the model's memory."""
@@ -293,6 +301,10 @@ class Transcriber(Protocol):
     ) -> Iterator[SpeechEvent]:
         """The audio's info, then its segments as they are decoded."""
 
+    @property
+    def placement(self) -> str:
+        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
+
     def close(self) -> None:
         """Free the model's memory."""
 
@@ -345,6 +357,10 @@ class Painter(Protocol):
 
     def paint(self, spec: ImageSpec, *, cancel: threading.Event) -> Iterator[ImageEvent]:
         """Progress after every step, then each image."""
+
+    @property
+    def placement(self) -> str:
+        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
 
     def close(self) -> None:
         """Free the model's memory."""

@@ -53,6 +53,7 @@ from inferline_core.engines.llama_cpp import (
     init_backend,
     logprob,
     offered_tools,
+    offload,
     token_budget,
     with_tool_calls,
 )
@@ -135,6 +136,7 @@ class BatchedLlamaEngine:
         self._model = llama_cpp.llama_model_load_from_file(settings.path.encode(), model_params)
         if not self._model:
             raise ValueError(f"cannot load {settings.path!r}")
+        self._placement = offload(self._model, settings.gpu_layers)
         self._text = ModelText(self._model)
         self._n_vocab = int(llama_cpp.llama_vocab_n_tokens(self._text.vocab))
         try:
@@ -197,6 +199,11 @@ class BatchedLlamaEngine:
     def context_length(self) -> int:
         """The context window of one request, in tokens."""
         return self._slot_context
+
+    @property
+    def placement(self) -> str:
+        """Where the layers compute: ``cpu`` or ``gpu N/M layers``."""
+        return self._placement
 
     def _piece(self, token: int) -> str:
         if token < 0:

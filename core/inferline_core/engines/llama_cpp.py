@@ -60,6 +60,16 @@ def init_backend() -> None:
     llama_cpp.llama_backend_init()
 
 
+def offload(model: llama_cpp.llama_model_p, gpu_layers: int) -> str:
+    """Where a loaded model's layers compute: ``cpu``, or ``gpu N/M layers`` counted as
+    llama.cpp counts them at load (its blocks and the output layer; a negative asks for all)."""
+    layers = int(llama_cpp.llama_model_n_layer(model)) + 1
+    on_gpu = layers if gpu_layers < 0 else min(gpu_layers, layers)
+    if not on_gpu or not llama_cpp.llama_supports_gpu_offload():
+        return "cpu"
+    return f"gpu {on_gpu}/{layers} layers"
+
+
 FLASH_ATTENTION = {
     "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
     "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,

@@ -13,7 +13,7 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from inferline_core.engines.llama_cpp import LlamaSettings
+from inferline_core.engines.llama_cpp import LlamaSettings, offload
 
 _WHOLE = 1 << 16  # "as large as the context": llama-cpp-python caps batch sizes at n_ctx
 
@@ -39,6 +39,7 @@ class LlamaEmbedder:
         if pooling == llama_cpp.LLAMA_POOLING_TYPE_NONE:
             self._llm.close()
             raise ValueError("the GGUF declares no pooling, so it gives no sentence vectors")
+        self._placement = offload(self._llm.model, settings.gpu_layers)
         self._limit = min(self._llm.n_batch, self._llm.n_ctx(), self._llm._model.n_ctx_train())
         self._max_sequences = int(self._llm.context_params.n_seq_max)
 
@@ -51,6 +52,11 @@ class LlamaEmbedder:
     def dimensions(self) -> int:
         """The length of each vector."""
         return int(self._llm.n_embd())
+
+    @property
+    def placement(self) -> str:
+        """Where the layers compute: ``cpu`` or ``gpu N/M layers``."""
+        return self._placement
 
     @property
     def vocab_size(self) -> int:

@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 log = logging.getLogger(__name__)
 BATCH_TOKENS = 16384  # padded tokens per forward pass
 MAX_BATCH = 64
+_PLACES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +80,11 @@ class OnnxEmbedder:
         """The execution provider the session runs on first: ``CUDAExecutionProvider`` only
         where ONNX Runtime could start it, whatever the settings asked for."""
         return str(self._session.get_providers()[0])
+
+    @property
+    def placement(self) -> str:
+        """``cuda`` or ``cpu``, from the provider the session runs on first."""
+        return _PLACES.get(self.provider, self.provider)
 
     @property
     def vocab_size(self) -> int:

@@ -62,6 +62,7 @@ def model_pb(entry: Entry, registry: Registry) -> pb.Model:
         running_requests=entry.worker.running if entry.worker else 0,
         queued_requests=entry.worker.queued if entry.worker else 0,
         keep_loaded=entry.engine is not None and entry.expires is None and not entry.active,
+        placement=engine.placement if engine is not None else "",
     )
     if (unload := registry.unload_time(entry)) is not None:
         model.expire_time.FromNanoseconds(int(unload * 1e9))

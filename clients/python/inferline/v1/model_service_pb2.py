@@ -26,47 +26,47 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/model_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x03\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.inferline.v1.ModelType\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.inferline.v1.ModelState\x12.\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0e\x32\x18.inferline.v1.Capability\x12\x16\n\x0e\x63ontext_length\x18\x05 \x01(\x05\x12\x12\n\ndimensions\x18\x06 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x10\n\x08owned_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x12\n\nis_default\x18\x0b \x01(\x08\x12\x14\n\x0cloaded_bytes\x18\x0c \x01(\x03\x12\x18\n\x10running_requests\x18\r \x01(\x05\x12\x17\n\x0fqueued_requests\x18\x0e \x01(\x05\x12/\n\x0b\x65xpire_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bkeep_loaded\x18\x10 \x01(\x08\"\x13\n\x11ListModelsRequest\"9\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.inferline.v1.Model\"\x1d\n\x0fGetModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x10GetModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\"M\n\x10LoadModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\nkeep_alive\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"7\n\x11LoadModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\" \n\x12UnloadModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x13UnloadModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\"F\n\x10PullModelRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\"J\n\x0cPullProgress\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x17\n\x0f\x63ompleted_bytes\x18\x02 \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x03\"r\n\x11PullModelResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.inferline.v1.PullProgressH\x00\x12$\n\x05model\x18\x02 \x01(\x0b\x32\x13.inferline.v1.ModelH\x00\x42\x07\n\x05\x63hunk\" \n\x12\x44\x65leteModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteModelResponse*\xb4\x01\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_TYPE_CHAT\x10\x01\x12\x19\n\x15MODEL_TYPE_COMPLETION\x10\x02\x12\x18\n\x14MODEL_TYPE_EMBEDDING\x10\x03\x12\x14\n\x10MODEL_TYPE_IMAGE\x10\x04\x12\x14\n\x10MODEL_TYPE_AUDIO\x10\x05\x12\x15\n\x11MODEL_TYPE_VISION\x10\x06*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_STATE_AVAILABLE\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x16\n\x12MODEL_STATE_LOADED\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*\x95\x02\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41PABILITY_CHAT\x10\x01\x12\x19\n\x15\x43\x41PABILITY_COMPLETION\x10\x02\x12\x18\n\x14\x43\x41PABILITY_EMBEDDING\x10\x03\x12\x1f\n\x1b\x43\x41PABILITY_IMAGE_GENERATION\x10\x04\x12\x19\n\x15\x43\x41PABILITY_IMAGE_EDIT\x10\x05\x12\x1c\n\x18\x43\x41PABILITY_TRANSCRIPTION\x10\x06\x12\x1a\n\x16\x43\x41PABILITY_TRANSLATION\x10\x07\x12\x15\n\x11\x43\x41PABILITY_VISION\x10\x08\x12\x14\n\x10\x43\x41PABILITY_TOOLS\x10\t2\xf0\x03\n\x0cModelService\x12O\n\nListModels\x12\x1f.inferline.v1.ListModelsRequest\x1a .inferline.v1.ListModelsResponse\x12I\n\x08GetModel\x12\x1d.inferline.v1.GetModelRequest\x1a\x1e.inferline.v1.GetModelResponse\x12L\n\tLoadModel\x12\x1e.inferline.v1.LoadModelRequest\x1a\x1f.inferline.v1.LoadModelResponse\x12R\n\x0bUnloadModel\x12 .inferline.v1.UnloadModelRequest\x1a!.inferline.v1.UnloadModelResponse\x12N\n\tPullModel\x12\x1e.inferline.v1.PullModelRequest\x1a\x1f.inferline.v1.PullModelResponse0\x01\x12R\n\x0b\x44\x65leteModel\x12 .inferline.v1.DeleteModelRequest\x1a!.inferline.v1.DeleteModelResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inferline/v1/model_service.proto\x12\x0cinferline.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x03\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04type\x18\x02 \x01(\x0e\x32\x17.inferline.v1.ModelType\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.inferline.v1.ModelState\x12.\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0e\x32\x18.inferline.v1.Capability\x12\x16\n\x0e\x63ontext_length\x18\x05 \x01(\x05\x12\x12\n\ndimensions\x18\x06 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x07 \x01(\t\x12\x10\n\x08owned_by\x18\x08 \x01(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x12\n\nis_default\x18\x0b \x01(\x08\x12\x14\n\x0cloaded_bytes\x18\x0c \x01(\x03\x12\x18\n\x10running_requests\x18\r \x01(\x05\x12\x17\n\x0fqueued_requests\x18\x0e \x01(\x05\x12/\n\x0b\x65xpire_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bkeep_loaded\x18\x10 \x01(\x08\x12\x11\n\tplacement\x18\x11 \x01(\t\"\x13\n\x11ListModelsRequest\"9\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.inferline.v1.Model\"\x1d\n\x0fGetModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x10GetModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\"M\n\x10LoadModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\nkeep_alive\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"7\n\x11LoadModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\" \n\x12UnloadModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"9\n\x13UnloadModelResponse\x12\"\n\x05model\x18\x01 \x01(\x0b\x32\x13.inferline.v1.Model\"F\n\x10PullModelRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\t\"J\n\x0cPullProgress\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x17\n\x0f\x63ompleted_bytes\x18\x02 \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x03\"r\n\x11PullModelResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.inferline.v1.PullProgressH\x00\x12$\n\x05model\x18\x02 \x01(\x0b\x32\x13.inferline.v1.ModelH\x00\x42\x07\n\x05\x63hunk\" \n\x12\x44\x65leteModelRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteModelResponse*\xb4\x01\n\tModelType\x12\x1a\n\x16MODEL_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_TYPE_CHAT\x10\x01\x12\x19\n\x15MODEL_TYPE_COMPLETION\x10\x02\x12\x18\n\x14MODEL_TYPE_EMBEDDING\x10\x03\x12\x14\n\x10MODEL_TYPE_IMAGE\x10\x04\x12\x14\n\x10MODEL_TYPE_AUDIO\x10\x05\x12\x15\n\x11MODEL_TYPE_VISION\x10\x06*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_STATE_AVAILABLE\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x16\n\x12MODEL_STATE_LOADED\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*\x95\x02\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43\x41PABILITY_CHAT\x10\x01\x12\x19\n\x15\x43\x41PABILITY_COMPLETION\x10\x02\x12\x18\n\x14\x43\x41PABILITY_EMBEDDING\x10\x03\x12\x1f\n\x1b\x43\x41PABILITY_IMAGE_GENERATION\x10\x04\x12\x19\n\x15\x43\x41PABILITY_IMAGE_EDIT\x10\x05\x12\x1c\n\x18\x43\x41PABILITY_TRANSCRIPTION\x10\x06\x12\x1a\n\x16\x43\x41PABILITY_TRANSLATION\x10\x07\x12\x15\n\x11\x43\x41PABILITY_VISION\x10\x08\x12\x14\n\x10\x43\x41PABILITY_TOOLS\x10\t2\xf0\x03\n\x0cModelService\x12O\n\nListModels\x12\x1f.inferline.v1.ListModelsRequest\x1a .inferline.v1.ListModelsResponse\x12I\n\x08GetModel\x12\x1d.inferline.v1.GetModelRequest\x1a\x1e.inferline.v1.GetModelResponse\x12L\n\tLoadModel\x12\x1e.inferline.v1.LoadModelRequest\x1a\x1f.inferline.v1.LoadModelResponse\x12R\n\x0bUnloadModel\x12 .inferline.v1.UnloadModelRequest\x1a!.inferline.v1.UnloadModelResponse\x12N\n\tPullModel\x12\x1e.inferline.v1.PullModelRequest\x1a\x1f.inferline.v1.PullModelResponse0\x01\x12R\n\x0b\x44\x65leteModel\x12 .inferline.v1.DeleteModelRequest\x1a!.inferline.v1.DeleteModelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inferline.v1.model_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELTYPE']._serialized_start=1257
-  _globals['_MODELTYPE']._serialized_end=1437
-  _globals['_MODELSTATE']._serialized_start=1440
-  _globals['_MODELSTATE']._serialized_end=1581
-  _globals['_CAPABILITY']._serialized_start=1584
-  _globals['_CAPABILITY']._serialized_end=1861
+  _globals['_MODELTYPE']._serialized_start=1276
+  _globals['_MODELTYPE']._serialized_end=1456
+  _globals['_MODELSTATE']._serialized_start=1459
+  _globals['_MODELSTATE']._serialized_end=1600
+  _globals['_CAPABILITY']._serialized_start=1603
+  _globals['_CAPABILITY']._serialized_end=1880
   _globals['_MODEL']._serialized_start=116
-  _globals['_MODEL']._serialized_end=537
-  _globals['_LISTMODELSREQUEST']._serialized_start=539
-  _globals['_LISTMODELSREQUEST']._serialized_end=558
-  _globals['_LISTMODELSRESPONSE']._serialized_start=560
-  _globals['_LISTMODELSRESPONSE']._serialized_end=617
-  _globals['_GETMODELREQUEST']._serialized_start=619
-  _globals['_GETMODELREQUEST']._serialized_end=648
-  _globals['_GETMODELRESPONSE']._serialized_start=650
-  _globals['_GETMODELRESPONSE']._serialized_end=704
-  _globals['_LOADMODELREQUEST']._serialized_start=706
-  _globals['_LOADMODELREQUEST']._serialized_end=783
-  _globals['_LOADMODELRESPONSE']._serialized_start=785
-  _globals['_LOADMODELRESPONSE']._serialized_end=840
-  _globals['_UNLOADMODELREQUEST']._serialized_start=842
-  _globals['_UNLOADMODELREQUEST']._serialized_end=874
-  _globals['_UNLOADMODELRESPONSE']._serialized_start=876
-  _globals['_UNLOADMODELRESPONSE']._serialized_end=933
-  _globals['_PULLMODELREQUEST']._serialized_start=935
-  _globals['_PULLMODELREQUEST']._serialized_end=1005
-  _globals['_PULLPROGRESS']._serialized_start=1007
-  _globals['_PULLPROGRESS']._serialized_end=1081
-  _globals['_PULLMODELRESPONSE']._serialized_start=1083
-  _globals['_PULLMODELRESPONSE']._serialized_end=1197
-  _globals['_DELETEMODELREQUEST']._serialized_start=1199
-  _globals['_DELETEMODELREQUEST']._serialized_end=1231
-  _globals['_DELETEMODELRESPONSE']._serialized_start=1233
-  _globals['_DELETEMODELRESPONSE']._serialized_end=1254
-  _globals['_MODELSERVICE']._serialized_start=1864
-  _globals['_MODELSERVICE']._serialized_end=2360
+  _globals['_MODEL']._serialized_end=556
+  _globals['_LISTMODELSREQUEST']._serialized_start=558
+  _globals['_LISTMODELSREQUEST']._serialized_end=577
+  _globals['_LISTMODELSRESPONSE']._serialized_start=579
+  _globals['_LISTMODELSRESPONSE']._serialized_end=636
+  _globals['_GETMODELREQUEST']._serialized_start=638
+  _globals['_GETMODELREQUEST']._serialized_end=667
+  _globals['_GETMODELRESPONSE']._serialized_start=669
+  _globals['_GETMODELRESPONSE']._serialized_end=723
+  _globals['_LOADMODELREQUEST']._serialized_start=725
+  _globals['_LOADMODELREQUEST']._serialized_end=802
+  _globals['_LOADMODELRESPONSE']._serialized_start=804
+  _globals['_LOADMODELRESPONSE']._serialized_end=859
+  _globals['_UNLOADMODELREQUEST']._serialized_start=861
+  _globals['_UNLOADMODELREQUEST']._serialized_end=893
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=895
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=952
+  _globals['_PULLMODELREQUEST']._serialized_start=954
+  _globals['_PULLMODELREQUEST']._serialized_end=1024
+  _globals['_PULLPROGRESS']._serialized_start=1026
+  _globals['_PULLPROGRESS']._serialized_end=1100
+  _globals['_PULLMODELRESPONSE']._serialized_start=1102
+  _globals['_PULLMODELRESPONSE']._serialized_end=1216
+  _globals['_DELETEMODELREQUEST']._serialized_start=1218
+  _globals['_DELETEMODELREQUEST']._serialized_end=1250
+  _globals['_DELETEMODELRESPONSE']._serialized_start=1252
+  _globals['_DELETEMODELRESPONSE']._serialized_end=1273
+  _globals['_MODELSERVICE']._serialized_start=1883
+  _globals['_MODELSERVICE']._serialized_end=2379
 # @@protoc_insertion_point(module_scope)

@@ -65,7 +65,7 @@ CAPABILITY_VISION: Capability
 CAPABILITY_TOOLS: Capability
 
 class Model(_message.Message):
-    __slots__ = ("id", "type", "state", "capabilities", "context_length", "dimensions", "backend", "owned_by", "created", "error", "is_default", "loaded_bytes", "running_requests", "queued_requests", "expire_time", "keep_loaded")
+    __slots__ = ("id", "type", "state", "capabilities", "context_length", "dimensions", "backend", "owned_by", "created", "error", "is_default", "loaded_bytes", "running_requests", "queued_requests", "expire_time", "keep_loaded", "placement")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class Model(_message.Message):
     QUEUED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     KEEP_LOADED_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: ModelType
     state: ModelState
@@ -98,7 +99,8 @@ class Model(_message.Message):
     queued_requests: int
     expire_time: _timestamp_pb2.Timestamp
     keep_loaded: bool
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ModelType, str]] = ..., state: _Optional[_Union[ModelState, str]] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., context_length: _Optional[int] = ..., dimensions: _Optional[int] = ..., backend: _Optional[str] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., error: _Optional[str] = ..., is_default: _Optional[bool] = ..., loaded_bytes: _Optional[int] = ..., running_requests: _Optional[int] = ..., queued_requests: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_loaded: _Optional[bool] = ...) -> None: ...
+    placement: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[ModelType, str]] = ..., state: _Optional[_Union[ModelState, str]] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., context_length: _Optional[int] = ..., dimensions: _Optional[int] = ..., backend: _Optional[str] = ..., owned_by: _Optional[str] = ..., created: _Optional[int] = ..., error: _Optional[str] = ..., is_default: _Optional[bool] = ..., loaded_bytes: _Optional[int] = ..., running_requests: _Optional[int] = ..., queued_requests: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_loaded: _Optional[bool] = ..., placement: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
