@@ -163,8 +163,19 @@ class Finish:
 GenerationEvent = TextDelta | ToolCallDelta | Finish
 
 
+class Loaded(Protocol):
+    """What every loaded model's engine has, whatever it serves."""
+
+    @property
+    def placement(self) -> str:
+        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
+
+    def close(self) -> None:
+        """Free the model's memory."""
+
+
 @runtime_checkable
-class TextGenerator(Protocol):
+class TextGenerator(Loaded, Protocol):
     """A loaded text model. Calls come from one worker thread at a time; ``cancel`` is checked
     once per token and ends the generation within one token when set."""
 
@@ -195,16 +206,9 @@ class TextGenerator(Protocol):
         """Continue a raw prompt; with ``echo`` the prompt comes first (with its tokens' log
         probabilities when ``sampling.logprobs`` asks for them)."""
 
-    @property
-    def placement(self) -> str:
-        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
-
-    def close(self) -> None:
-        """Free the model's memory."""
-
 
 @runtime_checkable
-class Embedder(Protocol):
+class Embedder(Loaded, Protocol):
     """A loaded embedding model. Calls come from one worker thread at a time."""
 
     @property
@@ -224,13 +228,6 @@ class Embedder(Protocol):
 
     def embed(self, inputs: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
         """One pooled, unnormalised vector per input, in order, as rows; batched inside."""
-
-    @property
-    def placement(self) -> str:
-        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
-
-    def close(self) -> None:
-        """Free the model's memory."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,7 +286,7 @@ SpeechEvent = SpeechInfo | SpeechSegment
 
 
 @runtime_checkable
-class Transcriber(Protocol):
+class Transcriber(Loaded, Protocol):
     """A loaded speech-to-text model. Calls come from one worker thread at a time."""
 
     @property
@@ -300,13 +297,6 @@ class Transcriber(Protocol):
         self, audio: bytes, options: SpeechOptions, *, cancel: threading.Event
     ) -> Iterator[SpeechEvent]:
         """The audio's info, then its segments as they are decoded."""
-
-    @property
-    def placement(self) -> str:
-        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
-
-    def close(self) -> None:
-        """Free the model's memory."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,19 +341,12 @@ ImageEvent = ImageProgress | MadeImage
 
 
 @runtime_checkable
-class Painter(Protocol):
+class Painter(Loaded, Protocol):
     """A loaded image model. Calls come from one worker thread at a time; ``cancel`` is
     checked between denoising steps."""
 
     def paint(self, spec: ImageSpec, *, cancel: threading.Event) -> Iterator[ImageEvent]:
         """Progress after every step, then each image."""
-
-    @property
-    def placement(self) -> str:
-        """Where the loaded model computes, as its engine knows it (``cpu``, ``cuda float16``)."""
-
-    def close(self) -> None:
-        """Free the model's memory."""
 
 
 Engine = TextGenerator | Embedder | Transcriber | Painter
